@@ -1,0 +1,275 @@
+"""Site config: one YAML file per site, validated once at start.
+
+`load_site` parses the YAML, validates it with pydantic, resolves every device's points against
+its profile and returns a `Site`; every problem found is reported at once with its path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlparse
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fireroom.errors import ConfigError, ConfigProblem
+from fireroom.points import PointSpec, _PointFields
+from fireroom.profiles import BUILTIN_PROFILES, Profile, load_profiles
+from fireroom.validation import problems_from
+
+__all__ = [
+    "DeviceConfig",
+    "MqttConfig",
+    "RulesConfig",
+    "Site",
+    "SiteConfig",
+    "load_site",
+    "parse_site",
+]
+
+Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Seconds = Annotated[float, Field(gt=0, le=86400)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SiteInfo(_Strict):
+    id: Ident
+    name: str = ""
+    timezone: str = "Asia/Shanghai"
+
+
+class MqttConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    username: str | None = None
+    password: str | None = None
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+
+    def with_environment(self, environ: dict[str, str] | None = None) -> MqttConfig:
+        """Override from FIREROOM_MQTT_URL (mqtt://user:pass@host:port) or _HOST/_PORT."""
+        env = os.environ if environ is None else environ
+        update: dict[str, Any] = {}
+        if url := env.get("FIREROOM_MQTT_URL"):
+            parsed = urlparse(url)
+            if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
+                raise ConfigError(
+                    "FIREROOM_MQTT_URL", [ConfigProblem("", f"{url!r} is not mqtt://host:port")]
+                )
+            update["host"] = parsed.hostname
+            update["port"] = parsed.port or 1883
+            if parsed.username:
+                update["username"] = parsed.username
+                update["password"] = parsed.password
+        if host := env.get("FIREROOM_MQTT_HOST"):
+            update["host"] = host
+        if port := env.get("FIREROOM_MQTT_PORT"):
+            if not port.isdigit():
+                raise ConfigError(
+                    "FIREROOM_MQTT_PORT", [ConfigProblem("", f"{port!r} is not a port number")]
+                )
+            update["port"] = int(port)
+        return self.model_copy(update=update)
+
+
+class TcpTransport(_Strict):
+    type: Literal["tcp"] = "tcp"
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 502
+
+
+class DevicePoint(_PointFields):
+    """A device's own point: complete, or an `index` into the profile's point template."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")]
+    address: Annotated[int, Field(ge=0, le=65535)] | None = None
+    index: Annotated[int, Field(ge=0)] | None = None
+
+
+class DeviceConfig(_Strict):
+    id: Ident
+    name: str = ""
+    profile: str
+    transport: Annotated[TcpTransport, Field(discriminator="type")]
+    unit_id: Annotated[int, Field(ge=0, le=247)] = 1
+    poll_interval: Seconds = 1.0
+    timeout: Seconds = 1.0
+    max_registers: Annotated[int, Field(ge=1, le=125)] = 125
+    max_bits: Annotated[int, Field(ge=1, le=2000)] = 2000
+    points: list[DevicePoint] = []
+
+
+class CommLossRule(_Strict):
+    enabled: bool = True
+    intervals: Annotated[float, Field(ge=1)] = 3
+    cap_seconds: Seconds = 100
+
+
+class LowPressureRule(_Strict):
+    enabled: bool = True
+    threshold: float = 0.25  # MPa, used where a pressure point sets no low_limit
+    hold_seconds: Annotated[float, Field(ge=0)] = 5
+    hysteresis: Annotated[float, Field(ge=0)] = 0.02
+
+
+class SimpleRule(_Strict):
+    enabled: bool = True
+
+
+class RulesConfig(_Strict):
+    fire_alarm: SimpleRule = SimpleRule()
+    pre_alarm: SimpleRule = SimpleRule()
+    device_fault: SimpleRule = SimpleRule()
+    comm_loss: CommLossRule = CommLossRule()
+    low_pressure: LowPressureRule = LowPressureRule()
+    sensor_failed: SimpleRule = SimpleRule()
+
+
+class WaterSimulation(_Strict):
+    """How the simulated water system links pumps and transmitters (`device/point` ids)."""
+
+    main_pump: str
+    jockey_pump: str | None = None
+    pressure_points: list[str] = []
+    tank_level_point: str | None = None
+    static_pressure: float = 0.12  # MPa with no pump running (city supply, head)
+    churn_pressure: float = 0.95  # MPa with the main pump running
+    jockey_start: float = 0.55
+    jockey_stop: float = 0.70
+    main_start: float = 0.45
+    tank_level: float = 3.2  # m
+
+
+class SimulationConfig(_Strict):
+    water: WaterSimulation | None = None
+
+
+class SiteConfig(_Strict):
+    site: SiteInfo
+    mqtt: MqttConfig = MqttConfig()
+    data_dir: str = "./data"
+    profile_dirs: list[str] = []
+    devices: list[DeviceConfig]
+    rules: RulesConfig = RulesConfig()
+    simulation: SimulationConfig = SimulationConfig()
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> Self:
+        ids = [device.id for device in self.devices]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"device ids must be unique, repeated: {duplicates}")
+        return self
+
+
+@dataclass
+class Site:
+    """A validated site: its config, the profiles it uses and every device's resolved points."""
+
+    config: SiteConfig
+    profiles: dict[str, Profile]
+    points: dict[str, list[PointSpec]] = field(default_factory=dict)
+    source: str = "<memory>"
+
+    @property
+    def id(self) -> str:
+        return self.config.site.id
+
+    def device(self, device_id: str) -> DeviceConfig:
+        for device in self.config.devices:
+            if device.id == device_id:
+                return device
+        raise KeyError(f"site {self.id!r} has no device {device_id!r}")
+
+    def profile_of(self, device_id: str) -> Profile:
+        return self.profiles[self.device(device_id).profile]
+
+
+def _resolve_point(point: DevicePoint, profile: Profile, at: str) -> PointSpec:
+    given = point.model_dump(exclude_unset=True, exclude={"index"})
+    if point.index is not None:
+        template = profile.point_template
+        if template is None:
+            raise ConfigError("", [ConfigProblem(at, f"profile {profile.name!r} has no template")])
+        if point.index > template.max_index:
+            raise ConfigError(
+                "", [ConfigProblem(f"{at}.index", f"{point.index} > {template.max_index}")]
+            )
+        base = template.model_dump(exclude={"base", "stride", "max_index"})
+        base["address"] = template.base + point.index * template.stride
+        base.update(given)
+        given = base
+    elif point.address is None:
+        raise ConfigError("", [ConfigProblem(at, "a point needs 'address' or 'index'")])
+    try:
+        return PointSpec.model_validate(given)
+    except ValidationError as exc:
+        raise ConfigError("", problems_from(exc, prefix=(at,))) from exc
+
+
+def _resolve(config: SiteConfig, profiles: dict[str, Profile]) -> dict[str, list[PointSpec]]:
+    problems: list[ConfigProblem] = []
+    resolved: dict[str, list[PointSpec]] = {}
+    for d, device in enumerate(config.devices):
+        profile = profiles.get(device.profile)
+        if profile is None:
+            known = ", ".join(sorted(profiles)) or "none"
+            problems.append(
+                ConfigProblem(f"devices[{d}].profile", f"{device.profile!r} is not one of {known}")
+            )
+            continue
+        points = list(profile.points)
+        for p, point in enumerate(device.points):
+            try:
+                points.append(_resolve_point(point, profile, f"devices[{d}].points[{p}]"))
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+        seen: set[str] = set()
+        for point in points:
+            if point.name in seen:
+                problems.append(
+                    ConfigProblem(f"devices[{d}].points", f"{point.name!r} is defined twice")
+                )
+            seen.add(point.name)
+        resolved[device.id] = points
+    if problems:
+        raise ConfigError("", problems)
+    return resolved
+
+
+def parse_site(data: Any, source: str = "<memory>", base_dir: Path | None = None) -> Site:
+    """Validate an already-parsed site config."""
+    try:
+        config = SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, problems_from(exc)) from exc
+    directories = [BUILTIN_PROFILES]
+    for extra in config.profile_dirs:
+        path = Path(extra)
+        directories.append(path if path.is_absolute() or base_dir is None else base_dir / path)
+    try:
+        profiles = load_profiles(directories)
+        points = _resolve(config, profiles)
+    except ConfigError as exc:
+        raise ConfigError(source, exc.problems) from exc
+    return Site(config=config, profiles=profiles, points=points, source=source)
+
+
+def load_site(path: str | Path) -> Site:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [ConfigProblem("", f"cannot read: {exc.strerror}")]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [ConfigProblem("", f"not valid YAML: {exc}")]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), [ConfigProblem("", "the file must hold a mapping")])
+    return parse_site(data, source=str(path), base_dir=path.parent)

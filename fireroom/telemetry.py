@@ -1,0 +1,95 @@
+"""The telemetry payload: one JSON message per device scan.
+
+    {"site": "tower-a", "device": "pump-1", "ts": 1764130000.125, "seq": 42,
+     "readings": {"running": [true, "good"], "main_pressure": [0.62, "good", 10.2], ...}}
+
+Each reading is `[value, quality]` or `[value, quality, raw]`; `ts` is the gateway's clock
+(Unix seconds) and `seq` increases by one per scan of that device, so consumers can order
+messages and notice gaps. A device that is lost is published with every point `comm_lost`
+and value null, never with its last values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from fireroom.domain import PointValue, Quality, Reading
+
+__all__ = ["MAX_PAYLOAD_BYTES", "Telemetry", "TelemetryError", "decode", "encode"]
+
+MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+_QUALITIES = {quality.value: quality for quality in Quality}
+
+
+class TelemetryError(ValueError):
+    """A telemetry payload that cannot be used; the message says what was wrong."""
+
+
+@dataclass(slots=True)
+class Telemetry:
+    site: str
+    device: str
+    ts: float
+    seq: int
+    readings: list[Reading]
+
+
+def encode(message: Telemetry) -> bytes:
+    readings: dict[str, list[object]] = {}
+    for reading in message.readings:
+        if reading.raw is None:
+            readings[reading.point] = [reading.value, reading.quality.value]
+        else:
+            readings[reading.point] = [reading.value, reading.quality.value, reading.raw]
+    return orjson.dumps(
+        {
+            "site": message.site,
+            "device": message.device,
+            "ts": message.ts,
+            "seq": message.seq,
+            "readings": readings,
+        }
+    )
+
+
+def _value(point: str, value: object) -> PointValue:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    raise TelemetryError(f"reading {point!r}: value {value!r} is not a number, text or flags")
+
+
+def decode(payload: bytes) -> Telemetry:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise TelemetryError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise TelemetryError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TelemetryError("payload is not a JSON object")
+    site, device, ts, seq = data.get("site"), data.get("device"), data.get("ts"), data.get("seq")
+    if not isinstance(site, str) or not isinstance(device, str):
+        raise TelemetryError("'site' and 'device' must be strings")
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
+        raise TelemetryError(f"'ts' must be a number, got {ts!r}")
+    if isinstance(seq, bool) or not isinstance(seq, int):
+        raise TelemetryError(f"'seq' must be an integer, got {seq!r}")
+    raw_readings = data.get("readings")
+    if not isinstance(raw_readings, dict):
+        raise TelemetryError("'readings' must be an object")
+    readings = []
+    for point, item in raw_readings.items():
+        if not isinstance(item, list) or len(item) not in (2, 3):
+            raise TelemetryError(f"reading {point!r} must be [value, quality] or with raw")
+        quality = _QUALITIES.get(item[1]) if isinstance(item[1], str) else None
+        if quality is None:
+            raise TelemetryError(f"reading {point!r}: unknown quality {item[1]!r}")
+        raw = item[2] if len(item) == 3 else None
+        if raw is not None and (isinstance(raw, bool) or not isinstance(raw, (int, float))):
+            raise TelemetryError(f"reading {point!r}: raw {raw!r} is not a number")
+        readings.append(Reading(point, _value(point, item[0]), quality, raw))
+    return Telemetry(site, device, float(ts), seq, readings)

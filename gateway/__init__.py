@@ -1,0 +1,1 @@
+"""The gateway: acquires, decodes, timestamps and forwards. It knows nothing about incidents."""
