@@ -11,9 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fireroom.errors import ConfigError, ConfigProblem
 from fireroom.points import PointSpec, _PointFields
@@ -42,6 +50,15 @@ class SiteInfo(_Strict):
     id: Ident
     name: str = ""
     timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
 
 class MqttConfig(_Strict):
@@ -224,9 +241,9 @@ def _resolve(config: SiteConfig, profiles: dict[str, Profile]) -> dict[str, list
             )
             continue
         points = list(profile.points)
-        for p, point in enumerate(device.points):
+        for p, given in enumerate(device.points):
             try:
-                points.append(_resolve_point(point, profile, f"devices[{d}].points[{p}]"))
+                points.append(_resolve_point(given, profile, f"devices[{d}].points[{p}]"))
             except ConfigError as exc:
                 problems.extend(exc.problems)
         seen: set[str] = set()

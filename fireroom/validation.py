@@ -21,7 +21,9 @@ def format_path(location: tuple[int | str, ...]) -> str:
     return path
 
 
-def problems_from(error: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[ConfigProblem]:
+def problems_from(
+    error: ValidationError, prefix: tuple[int | str, ...] = ()
+) -> list[ConfigProblem]:
     problems = []
     for item in error.errors():
         location = prefix + tuple(item["loc"])
