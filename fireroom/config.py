@@ -160,6 +160,11 @@ class WaterSimulation(_Strict):
     jockey_stop: float = 0.70
     main_start: float = 0.45
     tank_level: float = 3.2  # m
+    # pressure_points[0] is the main; the others sit higher up and read it minus their head loss.
+    head_loss: float = 0.25  # MPa
+    head_losses: dict[str, float] = {}  # per `device/point`, overriding head_loss
+    leak_rate: Annotated[float, Field(ge=0)] = 0.0003  # MPa/s: jockey starts a few times an hour
+    jockey_rate: Annotated[float, Field(gt=0)] = 0.02  # MPa/s the jockey pump adds
 
 
 class SimulationConfig(_Strict):

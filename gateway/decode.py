@@ -7,6 +7,7 @@ of range and the number is reported with that quality.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from fireroom import codec
@@ -67,12 +68,14 @@ class PointDecoder:
                 # An undocumented state is not a state we can vouch for.
                 return Reading(self.name, None, Quality.BAD, float(raw))
             return Reading(self.name, label, Quality.GOOD)
-        if self.data_type is DataType.F32 and raw != raw:  # NaN from the device
+        if self.data_type is DataType.F32 and math.isnan(raw):  # NaN from the device
             return Reading(self.name, None, Quality.BAD)
         number = raw * self.scale + self.offset if (self.scale != 1.0 or self.offset) else raw
         if self.transmitter is None:
             return Reading(self.name, number, Quality.GOOD)
-        milliamps = float(number)
+        # Scaling leaves float noise (36 * 0.1 = 3.6000000000000005) that would move a value
+        # across a NAMUR band edge; no module resolves below a nanoamp.
+        milliamps = round(float(number), 9)
         quality = namur_quality(milliamps)
         if quality is Quality.SENSOR_FAILED:
             return Reading(self.name, None, quality, milliamps)

@@ -164,3 +164,19 @@ def test_mqtt_environment_overrides() -> None:
         site.config.mqtt.with_environment({"FIREROOM_MQTT_URL": "http://x"})
     with pytest.raises(ConfigError, match="not a port number"):
         site.config.mqtt.with_environment({"FIREROOM_MQTT_PORT": "abc"})
+
+
+def test_compose_site_config_is_valid_and_compose_file_is_consistent() -> None:
+    root = EXAMPLE.parents[1]
+    site = load_site(root / "deploy" / "site.compose.yaml")
+    assert site.config.mqtt.host == "mosquitto"
+    assert {d.transport.host for d in site.config.devices} == {"simulators"}
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert {"mosquitto", "simulators", "gateway", "rules", "api"} <= set(services)
+    for name in ("simulators", "gateway", "rules", "api"):
+        command = services[name]["command"]
+        config = command[command.index("--config") + 1]
+        assert (root / config.removeprefix("/app/")).exists()
+    for volume in services["mosquitto"]["volumes"]:
+        assert (root / volume.split(":")[0]).exists()

@@ -1,0 +1,138 @@
+"""Modbus TCP driver around pymodbus' `AsyncModbusTcpClient`, read-only.
+
+Retries and reconnects belong to the poller, not to pymodbus: the client is built with
+`retries=0` and `reconnect_delay=0`, and our `asyncio.timeout` around each call decides when a
+device is too slow. pymodbus' own timeout is set a little longer so ours always fires first.
+Every pymodbus failure is translated into the `fireroom.errors.DeviceError` tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException
+
+from fireroom.config import DeviceConfig
+from fireroom.errors import DeviceError, DeviceException, DeviceGarbage, DeviceTimeout
+from fireroom.points import Table
+from gateway.planner import ReadRequest
+
+__all__ = ["ModbusTcpDriver", "make_client"]
+
+_PYMODBUS_GRACE = 1.0
+
+
+def make_client(device: DeviceConfig) -> AsyncModbusTcpClient:
+    """A client configured so that the driver, not pymodbus, owns timeouts and retries."""
+    transport = device.transport
+    return AsyncModbusTcpClient(
+        transport.host,
+        port=transport.port,
+        name=device.id,
+        timeout=device.timeout + _PYMODBUS_GRACE,
+        retries=0,
+        reconnect_delay=0,
+    )
+
+
+class ModbusTcpDriver:
+    """Reads one Modbus TCP device; one request at a time, as most devices require.
+
+    Args:
+        device: the device's config (unit id and timeout are taken from it).
+        client: the pymodbus client to use; built from the config when not given.
+    """
+
+    def __init__(self, device: DeviceConfig, *, client: AsyncModbusTcpClient | None = None) -> None:
+        self.device = device
+        self.client = client if client is not None else make_client(device)
+        self.timeout = device.timeout
+        self.unit_id = device.unit_id
+        self._where = f"{device.id} ({device.transport.host}:{device.transport.port})"
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.client.connected)
+
+    async def connect(self) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                ok = await self.client.connect()
+        except TimeoutError as exc:
+            self.client.close()
+            raise DeviceTimeout(f"{self._where}: connect timed out after {self.timeout} s") from exc
+        except (ModbusException, OSError) as exc:
+            raise DeviceError(f"{self._where}: cannot connect: {exc}") from exc
+        if not ok:
+            raise DeviceError(f"{self._where}: connection refused or unreachable")
+
+    def close(self) -> None:
+        self.client.close()
+
+    async def read(self, request: ReadRequest) -> Sequence[int]:
+        if not self.connected:
+            await self.connect()
+        where = f"{self._where} {request}"
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await self._call(request)
+        except TimeoutError as exc:
+            # pymodbus leaves the request pending when the connection drops (the peer closed it,
+            # or pymodbus dropped it over an undecodable frame): that is a lost connection.
+            dropped = not self.connected
+            # A late answer must not be taken for the next request's: start a fresh connection.
+            self.client.close()
+            if dropped:
+                raise DeviceError(f"{where}: connection dropped before the answer") from exc
+            raise DeviceTimeout(f"{where}: timeout after {self.timeout} s") from exc
+        except ConnectionException as exc:
+            self.client.close()
+            raise DeviceError(f"{where}: connection lost: {exc}") from exc
+        except ModbusException as exc:
+            # ModbusIOException and friends: the answer could not be understood.
+            self.client.close()
+            raise DeviceGarbage(f"{where}: malformed answer: {exc}") from exc
+        except OSError as exc:
+            self.client.close()
+            raise DeviceError(f"{where}: connection lost: {exc}") from exc
+        return self._values(request, response, where)
+
+    async def _call(self, request: ReadRequest) -> object:
+        address, count, unit = request.address, request.count, self.unit_id
+        if request.table is Table.HOLDING:
+            return await self.client.read_holding_registers(address, count=count, device_id=unit)
+        if request.table is Table.INPUT:
+            return await self.client.read_input_registers(address, count=count, device_id=unit)
+        if request.table is Table.COIL:
+            return await self.client.read_coils(address, count=count, device_id=unit)
+        return await self.client.read_discrete_inputs(address, count=count, device_id=unit)
+
+    def _values(self, request: ReadRequest, response: object, where: str) -> Sequence[int]:
+        if response is None:
+            raise DeviceGarbage(f"{where}: no answer")
+        is_error = getattr(response, "isError", None)
+        function_code = getattr(response, "function_code", None)
+        if callable(is_error) and is_error():
+            code = int(getattr(response, "exception_code", 0))
+            if function_code is not None and function_code & 0x7F != request.function_code:
+                self.client.close()
+                raise DeviceGarbage(f"{where}: exception for function {function_code & 0x7F}")
+            raise DeviceException(f"{where}: exception code {code}", code)
+        if function_code != request.function_code:
+            # The stream is out of step with our requests: resynchronise on a new connection.
+            self.client.close()
+            raise DeviceGarbage(f"{where}: answered function {function_code}")
+        if request.is_bits:
+            bits: list[bool] = list(getattr(response, "bits", ()))
+            # Bits come padded to whole bytes; anything else is a malformed answer.
+            if not request.count <= len(bits) < request.count + 8:
+                self.client.close()
+                raise DeviceGarbage(f"{where}: {len(bits)} bits for {request.count} asked")
+            return bits[: request.count]
+        registers: list[int] = list(getattr(response, "registers", ()))
+        if len(registers) != request.count:
+            self.client.close()
+            raise DeviceGarbage(f"{where}: {len(registers)} registers for {request.count} asked")
+        return registers

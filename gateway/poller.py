@@ -1,0 +1,189 @@
+"""One poller per device: scans on a steady rhythm, reports lost devices as lost.
+
+A scan runs every read request of the device in order. An exception response or a malformed
+answer spoils only its own block (`bad`); a timeout or a lost connection fails the whole scan:
+every point is published `comm_lost` with no value, the device goes offline, and the poller
+reconnects with jittered exponential backoff, publishing a `comm_lost` scan at each attempt so
+consumers keep seeing that the device is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import orjson
+
+from fireroom.clock import Clock, SystemClock
+from fireroom.config import DeviceConfig
+from fireroom.domain import Quality, Reading
+from fireroom.errors import DeviceError, DeviceException, DeviceGarbage, DeviceTimeout
+from gateway.backoff import Backoff
+from gateway.drivers import Driver
+from gateway.planner import ReadRequest
+from gateway.stats import DeviceStats
+
+__all__ = ["DevicePoller", "DeviceStatus", "Scan", "ScanSink"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    state: Literal["online", "offline"]
+    since: float
+    reason: str = ""
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({"state": self.state, "since": self.since, "reason": self.reason})
+
+
+@dataclass(slots=True)
+class Scan:
+    """The outcome of one scan of one device."""
+
+    device: str
+    ts: float  # wall clock at scan start
+    seq: int
+    readings: list[Reading]
+    ok: bool  # False when the device did not answer at all (all readings comm_lost)
+
+
+class ScanSink(Protocol):
+    """Where scans and state changes go; must not block (the publisher queues them)."""
+
+    def scan(self, scan: Scan) -> None: ...
+
+    def status(self, device: str, status: DeviceStatus) -> None: ...
+
+
+class DevicePoller:
+    """Polls one device until cancelled; a coordinator in the Home Assistant sense.
+
+    Args:
+        device: the device's config (id, poll interval, timeout).
+        requests: the planned reads (`gateway.planner.plan`).
+        driver: the connection to the device; the poller closes it when it stops.
+        sink: receives every scan and every online/offline change.
+        clock: wall time for timestamps, monotonic time for the rhythm.
+        rng: source of the reconnect jitter.
+    """
+
+    def __init__(
+        self,
+        device: DeviceConfig,
+        requests: list[ReadRequest],
+        driver: Driver,
+        sink: ScanSink,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.device = device
+        self.requests = requests
+        self.driver = driver
+        self.sink = sink
+        self.clock: Clock = clock or SystemClock()
+        self.backoff = Backoff(rng=rng)
+        self.stats = DeviceStats()
+        self.status: DeviceStatus | None = None
+        self._seq = 0
+        self._lost_at: float | None = None  # monotonic time the device went offline
+        self._points = [name for request in requests for name in request.points]
+
+    @property
+    def available(self) -> bool:
+        return self.status is not None and self.status.state == "online"
+
+    async def run(self) -> None:
+        """Scan every `poll_interval` on a fixed grid; missed ticks are skipped, never bunched."""
+        interval = self.device.poll_interval
+        try:
+            tick = self.clock.monotonic()
+            while True:
+                scan = await self.scan()
+                if not scan.ok:
+                    await self.clock.sleep(self.backoff.next())
+                    tick = self.clock.monotonic()
+                    continue
+                self.backoff.reset()
+                tick += interval
+                now = self.clock.monotonic()
+                if tick <= now:
+                    missed = math.floor((now - tick) / interval) + 1
+                    self.stats.missed_ticks += missed
+                    tick += missed * interval
+                await self.clock.sleep(tick - now)
+        finally:
+            self.driver.close()
+
+    async def scan(self) -> Scan:
+        """Run every request once, hand the scan to the sink and return it."""
+        ts = self.clock.now()
+        self._seq += 1
+        self.stats.scans += 1
+        readings: list[Reading] = []
+        failure: str | None = None
+        for request in self.requests:
+            started = self.clock.monotonic()
+            self.stats.requests += 1
+            try:
+                words = await self.driver.read(request)
+            except DeviceException as exc:
+                self.stats.errors["exception"] += 1
+                log.debug("%s: %s", self.device.id, exc)
+                readings.extend(request.unusable(Quality.BAD))
+                continue
+            except DeviceGarbage as exc:
+                self.stats.errors["garbage"] += 1
+                log.debug("%s: %s", self.device.id, exc)
+                readings.extend(request.unusable(Quality.BAD))
+                continue
+            except DeviceTimeout:
+                self.stats.errors["timeout"] += 1
+                failure = f"timeout after {self.device.timeout:g} s"
+                break
+            except DeviceError as exc:
+                self.stats.errors["connection"] += 1
+                # Driver messages read "<device and address>: <what happened>"; the status
+                # already names the device, so keep only what happened.
+                failure = str(exc).partition(": ")[2] or str(exc)
+                break
+            self.stats.rtts.append(self.clock.monotonic() - started)
+            self.stats.last_good = self.clock.now()
+            readings.extend(request.decode(words))
+        if failure is not None:
+            self.stats.failed_scans += 1
+            self.driver.close()
+            # Never the last values: a lost device must look lost.
+            readings = [Reading(name, None, Quality.COMM_LOST) for name in self._points]
+            self._set_offline(ts, failure)
+        else:
+            self._set_online(ts)
+        scan = Scan(self.device.id, ts, self._seq, readings, ok=failure is None)
+        self.sink.scan(scan)
+        return scan
+
+    def _set_offline(self, ts: float, reason: str) -> None:
+        if self.status is not None and self.status.state == "offline":
+            return
+        self._lost_at = self.clock.monotonic()
+        log.warning("%s lost: %s", self.device.id, reason)
+        self.status = DeviceStatus("offline", ts, reason)
+        self.sink.status(self.device.id, self.status)
+
+    def _set_online(self, ts: float) -> None:
+        if self.status is not None and self.status.state == "online":
+            return
+        if self._lost_at is not None:
+            log.warning(
+                "%s recovered after %.1f s", self.device.id, self.clock.monotonic() - self._lost_at
+            )
+        else:
+            log.info("%s online", self.device.id)
+        self._lost_at = None
+        self.status = DeviceStatus("online", ts)
+        self.sink.status(self.device.id, self.status)

@@ -1,0 +1,1 @@
+"""fireroom services: rules, incidents and the HTTP API."""

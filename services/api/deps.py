@@ -1,0 +1,26 @@
+"""Dependencies the routes receive; the app holds them in `app.state`, set by `create_app`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.incidents import IncidentStore
+
+__all__ = ["SiteScopeDep", "StoreDep"]
+
+
+def get_store(request: Request) -> IncidentStore:
+    store: IncidentStore = request.app.state.store
+    return store
+
+
+def get_site_scope(request: Request) -> str | None:
+    """The one site this API serves, or None for every site in the store."""
+    site: str | None = request.app.state.site_id
+    return site
+
+
+StoreDep = Annotated[IncidentStore, Depends(get_store)]
+SiteScopeDep = Annotated[str | None, Depends(get_site_scope)]

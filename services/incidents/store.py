@@ -1,0 +1,366 @@
+"""SQLite incident store, shared by the rules service (raise, clear) and the API (ack).
+
+Two processes write the same file, so every transition is one conditional UPDATE whose WHERE and
+CASE clauses test the current state inside a `BEGIN IMMEDIATE` transaction: the database, not a
+Python read-modify-write, decides whether an ack or a clear still applies. The event log is
+append-only and SQLite triggers refuse UPDATE and DELETE on it, so the audit trail cannot be
+rewritten through this or any other client.
+"""
+
+from __future__ import annotations
+
+import builtins
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fireroom.clock import Clock, SystemClock
+from fireroom.domain import IncidentState, Severity
+from fireroom.errors import StoreError
+from services.incidents.models import EventKind, Incident, IncidentChange, IncidentEvent
+from services.incidents.sql import ACK, CLEAR, COLUMNS, OPEN, RETRIGGER, SCHEMA, UPDATE
+
+__all__ = ["IncidentNotFound", "IncidentStore", "InvalidTransition"]
+
+
+class IncidentNotFound(StoreError):
+    """No incident has that id."""
+
+
+class InvalidTransition(StoreError):
+    """The incident's current state does not allow the operation (e.g. acking a closed one)."""
+
+
+def _json(data: dict[str, Any] | None) -> str:
+    # Sorted keys make equal details compare equal as text in the UPDATE's change test.
+    return orjson.dumps(data or {}, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _incident(row: tuple[Any, ...]) -> Incident:
+    return Incident(
+        id=row[0],
+        site=row[1],
+        rule=row[2],
+        subject=row[3],
+        device=row[4],
+        point=row[5],
+        severity=Severity(row[6]),
+        state=IncidentState(row[7]),
+        message=row[8],
+        detail=orjson.loads(row[9]),
+        raised_at=row[10],
+        last_triggered_at=row[11],
+        cleared_at=row[12],
+        acked_at=row[13],
+        acked_by=row[14],
+        ack_comment=row[15],
+        count=row[16],
+    )
+
+
+class IncidentStore:
+    """Incidents and their event history in one SQLite file (WAL, safe for two processes).
+
+    Args:
+        path: the database file; created with its schema if missing.
+        clock: where event times come from.
+        busy_timeout: seconds to wait for the other process's write lock.
+    """
+
+    def __init__(
+        self, path: Path | str, clock: Clock | None = None, *, busy_timeout: float = 5.0
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock or SystemClock()
+        self._lock = threading.Lock()  # the API calls in from worker threads
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            # FULL: an alarm record must survive a power cut right after it was written.
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open incident store {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> IncidentStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"incident store {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise StoreError(f"incident store {self.path}: {exc}") from exc
+
+    def _event(
+        self,
+        db: sqlite3.Connection,
+        incident: Incident,
+        kind: EventKind,
+        at: float,
+        *,
+        actor: str | None = None,
+        comment: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        db.execute(
+            "INSERT INTO incident_event (incident_id, at, kind, actor, comment, state_after, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                incident.id,
+                at,
+                kind.value,
+                actor,
+                comment,
+                incident.state.value,
+                _json(data),
+            ),
+        )
+
+    def raise_incident(
+        self,
+        *,
+        site: str,
+        rule: str,
+        subject: str,
+        severity: Severity,
+        message: str,
+        detail: dict[str, Any] | None = None,
+        device: str | None = None,
+        point: str | None = None,
+    ) -> IncidentChange:
+        """Open an incident, or re-activate/update the open one for (rule, subject)."""
+        now = self._clock.now()
+        params: dict[str, str | float] = {
+            "rule": rule,
+            "subject": subject,
+            "severity": severity.value,
+            "message": message,
+            "detail": _json(detail),
+            "now": now,
+        }
+        data = {"severity": severity.value, "detail": detail or {}}
+        with self._transaction() as db:
+            for sql, kind in ((RETRIGGER, EventKind.RETRIGGERED), (UPDATE, EventKind.UPDATED)):
+                row = db.execute(sql, params).fetchone()
+                if row is not None:
+                    incident = _incident(row)
+                    self._event(db, incident, kind, now, data=data)
+                    return IncidentChange(incident, kind)
+            row = db.execute(
+                f"SELECT {COLUMNS} FROM incident WHERE rule = ? AND subject = ? AND {OPEN}",
+                (rule, subject),
+            ).fetchone()
+            if row is not None:
+                return IncidentChange(_incident(row), None)
+            # The partial unique index backs this insert: a concurrent raise cannot duplicate.
+            row = db.execute(
+                f"INSERT INTO incident (site, rule, subject, device, point, severity, state,"
+                f" message, detail, raised_at, last_triggered_at, count)"
+                f" VALUES (?, ?, ?, ?, ?, ?, 'active_unacked', ?, ?, ?, ?, 1)"
+                f" RETURNING {COLUMNS}",
+                (
+                    site,
+                    rule,
+                    subject,
+                    device,
+                    point,
+                    severity.value,
+                    message,
+                    _json(detail),
+                    now,
+                    now,
+                ),
+            ).fetchone()
+            incident = _incident(row)
+            self._event(db, incident, EventKind.RAISED, now, data=data)
+            return IncidentChange(incident, EventKind.RAISED)
+
+    def clear(self, rule: str, subject: str) -> IncidentChange | None:
+        """The condition is gone: active incidents become cleared (or closed if acked)."""
+        with self._transaction() as db:
+            now = self._clock.now()
+            row = db.execute(CLEAR, {"rule": rule, "subject": subject, "now": now}).fetchone()
+            if row is None:
+                return None
+            incident = _incident(row)
+            self._event(db, incident, EventKind.CLEARED, now)
+            return IncidentChange(incident, EventKind.CLEARED)
+
+    def acknowledge(self, incident_id: int, by: str, comment: str = "") -> IncidentChange:
+        """An operator acknowledges; a cleared incident closes with it."""
+        by = by.strip()
+        if not by:
+            raise InvalidTransition("an acknowledgement needs who acknowledged ('by')")
+        with self._transaction() as db:
+            now = self._clock.now()
+            row = db.execute(
+                ACK, {"id": incident_id, "by": by, "comment": comment, "now": now}
+            ).fetchone()
+            if row is None:
+                current = db.execute(
+                    "SELECT state, acked_by FROM incident WHERE id = ?", (incident_id,)
+                ).fetchone()
+                if current is None:
+                    raise IncidentNotFound(f"no incident {incident_id}")
+                already = f" by {current[1]}" if current[1] else ""
+                raise InvalidTransition(
+                    f"incident {incident_id} is {current[0]}{already}: nothing to acknowledge"
+                )
+            incident = _incident(row)
+            self._event(db, incident, EventKind.ACKNOWLEDGED, now, actor=by, comment=comment)
+            return IncidentChange(incident, EventKind.ACKNOWLEDGED)
+
+    def get(self, incident_id: int) -> Incident:
+        with self._reading() as db:
+            row = db.execute(
+                f"SELECT {COLUMNS} FROM incident WHERE id = ?", (incident_id,)
+            ).fetchone()
+        if row is None:
+            raise IncidentNotFound(f"no incident {incident_id}")
+        return _incident(row)
+
+    def events(self, incident_id: int) -> builtins.list[IncidentEvent]:
+        """The incident's history, oldest first."""
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT id, incident_id, at, kind, actor, comment, state_after, data"
+                " FROM incident_event WHERE incident_id = ? ORDER BY id",
+                (incident_id,),
+            ).fetchall()
+        return [
+            IncidentEvent(
+                id=row[0],
+                incident_id=row[1],
+                at=row[2],
+                kind=EventKind(row[3]),
+                actor=row[4],
+                comment=row[5],
+                state_after=IncidentState(row[6]),
+                data=orjson.loads(row[7]),
+            )
+            for row in rows
+        ]
+
+    def _where(
+        self,
+        *,
+        state: IncidentState | None,
+        rule: str | None,
+        severity: Severity | None,
+        device: str | None,
+        site: str | None,
+        open_only: bool,
+    ) -> tuple[str, builtins.list[Any]]:
+        clauses: builtins.list[str] = []
+        args: builtins.list[Any] = []
+        for column, value in (
+            ("state", state),
+            ("rule", rule),
+            ("severity", severity),
+            ("device", device),
+            ("site", site),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(str(value))
+        if open_only:
+            clauses.append(OPEN)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+    def list(
+        self,
+        *,
+        state: IncidentState | None = None,
+        rule: str | None = None,
+        severity: Severity | None = None,
+        device: str | None = None,
+        site: str | None = None,
+        open_only: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[Incident]:
+        """Incidents matching every given filter, newest first."""
+        where, args = self._where(
+            state=state,
+            rule=rule,
+            severity=severity,
+            device=device,
+            site=site,
+            open_only=open_only,
+        )
+        with self._reading() as db:
+            rows = db.execute(
+                f"SELECT {COLUMNS} FROM incident{where} ORDER BY raised_at DESC, id DESC"
+                " LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+        return [_incident(row) for row in rows]
+
+    def count(
+        self,
+        *,
+        state: IncidentState | None = None,
+        rule: str | None = None,
+        severity: Severity | None = None,
+        device: str | None = None,
+        site: str | None = None,
+        open_only: bool = False,
+    ) -> int:
+        where, args = self._where(
+            state=state,
+            rule=rule,
+            severity=severity,
+            device=device,
+            site=site,
+            open_only=open_only,
+        )
+        with self._reading() as db:
+            row = db.execute(f"SELECT count(*) FROM incident{where}", args).fetchone()
+        return int(row[0])
+
+    def open_incidents(self, site: str | None = None) -> builtins.list[Incident]:
+        """Every incident not closed, oldest first (what a restarted rules service resumes)."""
+        where, args = self._where(
+            state=None, rule=None, severity=None, device=None, site=site, open_only=True
+        )
+        with self._reading() as db:
+            rows = db.execute(f"SELECT {COLUMNS} FROM incident{where} ORDER BY id", args).fetchall()
+        return [_incident(row) for row in rows]
+
+    def ping(self) -> None:
+        """Raise StoreError if the database cannot be read."""
+        with self._reading() as db:
+            db.execute("SELECT 1 FROM incident LIMIT 1").fetchall()

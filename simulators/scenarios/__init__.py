@@ -1,0 +1,1 @@
+"""Shipped scenarios (YAML); a package only so that wheels carry the files."""

@@ -1,0 +1,136 @@
+"""Read planning: merging, limits, multi-register points, shared status words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fireroom.codec import DataType, encode
+from fireroom.config import parse_site
+from fireroom.domain import Quality
+from fireroom.points import PointSpec, Table
+from gateway.planner import ReadRequest, plan
+
+
+def point(name: str, address: int, **fields: Any) -> PointSpec:
+    return PointSpec.model_validate({"name": name, "address": address, **fields})
+
+
+def ranges(requests: list[ReadRequest]) -> list[tuple[str, int, int]]:
+    return [(r.table.value, r.address, r.count) for r in requests]
+
+
+def test_contiguous_points_merge_and_gaps_split() -> None:
+    points = [point("a", 0), point("b", 1), point("c", 2), point("d", 10), point("e", 11)]
+    assert ranges(plan(points)) == [("holding", 0, 3), ("holding", 10, 2)]
+
+
+def test_unsorted_input_is_sorted() -> None:
+    points = [point("c", 2), point("a", 0), point("b", 1)]
+    (request,) = plan(points)
+    assert [(d.name, start, stop) for d, start, stop in request.slices] == [
+        ("a", 0, 1), ("b", 1, 2), ("c", 2, 3)]
+
+
+def test_bits_of_one_status_word_share_a_register() -> None:
+    points = [point(f"b{i}", 5, type="bit", bit=i) for i in range(16)] + [point("next", 6)]
+    (request,) = plan(points)
+    assert (request.address, request.count) == (5, 2)
+    readings = request.decode([0b1000_0000_0000_0101, 42])
+    values = {r.point: r.value for r in readings}
+    assert values["b0"] is True
+    assert values["b1"] is False
+    assert values["b2"] is True
+    assert values["b15"] is True
+    assert values["next"] == 42
+
+
+def test_overlapping_multi_register_points() -> None:
+    # A u32 and a u16 view of its high word: overlapping ranges are one request.
+    points = [point("whole", 20, type="u32"), point("high", 20), point("after", 22)]
+    assert ranges(plan(points)) == [("holding", 20, 3)]
+
+
+def test_tables_are_planned_separately_in_fixed_order() -> None:
+    points = [
+        point("coil", 0, table="coil", type="coil"),
+        point("din", 0, table="discrete", type="discrete"),
+        point("inp", 0, table="input"),
+        point("hold", 0),
+    ]
+    requests = plan(points)
+    assert ranges(requests) == [
+        ("holding", 0, 1), ("input", 0, 1), ("coil", 0, 1), ("discrete", 0, 1)]
+    assert [r.function_code for r in requests] == [3, 4, 1, 2]
+
+
+def test_register_limit_125() -> None:
+    points = [point(f"p{i}", i) for i in range(300)]
+    requests = plan(points)
+    assert ranges(requests) == [("holding", 0, 125), ("holding", 125, 125), ("holding", 250, 50)]
+
+
+def test_multi_register_point_is_never_split() -> None:
+    points = [point(f"p{i}", i) for i in range(124)] + [point("u32", 124, type="u32")]
+    requests = plan(points)
+    assert ranges(requests) == [("holding", 0, 124), ("holding", 124, 2)]
+    assert requests[1].slices[0][1:] == (0, 2)
+
+
+def test_small_device_limit() -> None:
+    points = [point(f"f{i}", i * 2, type="f32") for i in range(5)]
+    assert ranges(plan(points, max_registers=4)) == [
+        ("holding", 0, 4), ("holding", 4, 4), ("holding", 8, 2)]
+
+
+def test_point_larger_than_the_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="limit 1"):
+        plan([point("u32", 0, type="u32")], max_registers=1)
+
+
+def test_bit_limit_2000() -> None:
+    points = [point(f"c{i}", i, table="coil", type="coil") for i in range(4500)]
+    requests = plan(points)
+    assert ranges(requests) == [("coil", 0, 2000), ("coil", 2000, 2000), ("coil", 4000, 500)]
+    assert plan(points, max_bits=1000)[0].count == 1000
+
+
+def test_decode_uses_precomputed_slices() -> None:
+    points = [point("u16", 0), point("f32", 1, type="f32"), point("i16", 3, type="i16")]
+    (request,) = plan(points)
+    words = [7, *encode(2.5, DataType.F32), 0xFFFE]
+    assert [(r.point, r.value) for r in request.decode(words)] == [
+        ("u16", 7), ("f32", 2.5), ("i16", -2)]
+
+
+def test_unusable_marks_every_point() -> None:
+    (request,) = plan([point("a", 0), point("b", 1)])
+    readings = request.unusable(Quality.BAD)
+    assert [(r.point, r.value, r.quality) for r in readings] == [
+        ("a", None, Quality.BAD), ("b", None, Quality.BAD)]
+
+
+def test_example_site_plans_few_requests(repo_root: Any) -> None:
+    from fireroom.config import load_site
+
+    site = load_site(repo_root / "examples" / "site.yaml")
+    pump = [r for r in plan(site.points["pump-1"]) if r.table is Table.HOLDING]
+    assert ranges(pump) == [("holding", 0, 5), ("holding", 10, 9), ("holding", 20, 6)]
+    facp = [r for r in plan(site.points["facp-1"]) if r.table is Table.HOLDING]
+    assert ranges(facp)[-1] == ("holding", 100, 66)
+    ai = [r for r in plan(site.points["ai-1"]) if r.table is Table.INPUT]
+    assert ranges(ai)[0] == ("input", 0, 3)
+    for device_id, points in site.points.items():
+        planned = {d.name for r in plan(points) for d, _, _ in r.slices}
+        assert planned == {p.name for p in points}, device_id
+
+
+def test_parse_site_points_feed_the_planner() -> None:
+    site = parse_site({
+        "site": {"id": "plan-site"},
+        "devices": [{"id": "d", "profile": "electric-pump-controller",
+                     "transport": {"type": "tcp", "host": "127.0.0.1"}, "max_registers": 8}],
+    })
+    requests = plan(site.points["d"], max_registers=site.device("d").max_registers)
+    assert max(r.count for r in requests) <= 8
