@@ -86,7 +86,7 @@ async def rules(site: Site, data_dir: Path) -> int:
 
 
 async def api(site: Site | None, data_dir: Path, host: str, port: int) -> int:
-    from services.api.app import serve_api
+    from services.api import serve_api
 
     store = _open_store(data_dir)
     log.info("API on http://%s:%d/api/v1 (docs at /docs), incidents in %s", host, port,
@@ -136,12 +136,11 @@ async def demo(
     api_port: int,
     mqtt_port: int,
 ) -> int:
+    from fireroom.broker import embedded_broker
     from gateway.service import Gateway
-    from services.api.app import serve_api
+    from services.api import serve_api
     from services.rules.service import RulesService
     from simulators.runtime import SiteSimulator
-
-    from fireroom.broker import embedded_broker
 
     clock = SystemClock()
     played = _scenario(scenario)

@@ -120,8 +120,8 @@ async def test_lost_panel_keeps_its_fire_incident_active(
     store.close()
 
 
-async def _wait_for(store: IncidentStore, rule: str, timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
+async def _wait_for(store: IncidentStore, rule: str, seconds: float = 10) -> None:
+    async with asyncio.timeout(seconds):
         while not store.list(rule=rule):
             await asyncio.sleep(0.05)
 

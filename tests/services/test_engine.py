@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -295,20 +294,3 @@ def test_restored_incidents_clear_on_good_data(engine: RulesEngine, clock: FakeC
     assert keys(pump(engine, alarms=["power_loss"])) == [("Clear", COMM_LOSS, f"{SITE}/pump-1")]
     assert keys(facp(engine)) == [("Clear", FIRE_ALARM, SD1)]
     assert keys(pump(engine)) == [("Clear", DEVICE_FAULT, f"{SITE}/pump-1/alarms")]
-
-
-def test_engine_throughput() -> None:
-    clock = FakeClock()
-    engine = RulesEngine(make_site(SITE), clock)
-    messages = [
-        telemetry(SITE, "facp-1", **NORMAL_FACP),
-        telemetry(SITE, "pump-1", **NORMAL_PUMP),
-        telemetry(SITE, "ai-1", **NORMAL_AI),
-    ] * 1000
-    readings = sum(len(m.readings) for m in messages)
-    start = time.perf_counter()
-    for message in messages:
-        engine.evaluate(message)
-    rate = readings / (time.perf_counter() - start)
-    # The target is well over 100k/s; the bound leaves room for a loaded CI machine.
-    assert rate > 100_000, f"{rate:.0f} readings/s"
