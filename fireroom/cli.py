@@ -131,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:
+        # pymodbus logs each server start and reconnect at INFO in its own words; ours say more.
+        logging.getLogger("pymodbus").setLevel(logging.WARNING)
     try:
         return _run(args)
     except ConfigError as exc:
