@@ -182,7 +182,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "alarm_to_incident_p99_ms": round(_percentile(latencies, 0.99) * 1000) if latencies
         else None,
         "alarm_to_incident_max_ms": round(max(latencies) * 1000) if latencies else None,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, "
+        f"Python {platform.python_version()}",
     }
 
 
