@@ -98,10 +98,16 @@ class DevicePoller:
     def available(self) -> bool:
         return self.status is not None and self.status.state == "online"
 
-    async def run(self) -> None:
-        """Scan every `poll_interval` on a fixed grid; missed ticks are skipped, never bunched."""
+    async def run(self, start_delay: float = 0.0) -> None:
+        """Scan every `poll_interval` on a fixed grid; missed ticks are skipped, never bunched.
+
+        `start_delay` staggers devices over the interval, so a large site's requests and
+        decoding are spread out instead of arriving in one burst each second.
+        """
         interval = self.device.poll_interval
         try:
+            if start_delay > 0:
+                await self.clock.sleep(start_delay)
             tick = self.clock.monotonic()
             while True:
                 scan = await self.scan()

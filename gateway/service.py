@@ -70,8 +70,10 @@ class Gateway:
         """Poll and publish until cancelled."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self.publisher.run(), name=f"gateway[{self.gateway_id}].mqtt")
-            for device_id, poller in self.pollers.items():
-                group.create_task(poller.run(), name=f"gateway[{device_id}].poll")
+            count = len(self.pollers)
+            for index, (device_id, poller) in enumerate(self.pollers.items()):
+                delay = poller.device.poll_interval * index / count
+                group.create_task(poller.run(delay), name=f"gateway[{device_id}].poll")
 
     def stats(self) -> dict[str, DeviceReport]:
         """Counters per device id: scans, requests, errors by kind, round trips, telemetry."""
