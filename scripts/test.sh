@@ -7,12 +7,17 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
-  echo "test: installing mosquitto from Debian packages" >&2
+# The real servers the tests start on free loopback ports (no system service is used):
+# Mosquitto, InfluxDB 1.x and VictoriaMetrics, from Debian packages.
+missing=()
+[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
+command -v influxd >/dev/null || missing+=(influxdb)
+command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test: installing from Debian packages: ${missing[*]}" >&2
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq mosquitto >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# The tests start their own Mosquitto on a free loopback port; a system service is not needed.
 
 echo "test: ruff" >&2
 .venv/bin/ruff check .

@@ -5,7 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Broker, run_mosquitto
+from tests.servers import (
+    Broker,
+    HttpServer,
+    run_influxdb,
+    run_mosquitto,
+    run_victoria_metrics,
+)
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +24,16 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
+    """One real InfluxDB 1.x for the session; each test uses its own database."""
+    with run_influxdb(tmp_path_factory.mktemp("influxdb")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
+    with run_victoria_metrics(tmp_path_factory.mktemp("victoria-metrics")) as server:
+        yield server

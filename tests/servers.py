@@ -11,7 +11,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Broker", "free_port", "run_mosquitto", "wait_for_port"]
+__all__ = [
+    "Broker",
+    "HttpServer",
+    "free_port",
+    "run_influxdb",
+    "run_mosquitto",
+    "run_victoria_metrics",
+    "wait_for_port",
+]
 
 
 @dataclass(frozen=True)
@@ -73,3 +81,105 @@ def run_mosquitto(directory: Path, port: int | None = None) -> Iterator[Broker]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@dataclass(frozen=True)
+class HttpServer:
+    """A real server reached over HTTP on loopback: InfluxDB 1.x or VictoriaMetrics."""
+
+    url: str
+    port: int
+    directory: Path
+
+
+def _binary(name: str, package: str) -> str:
+    for candidate in (shutil.which(name), f"/usr/bin/{name}", f"/usr/sbin/{name}"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise RuntimeError(f"{name} is not installed (Debian package {package}): run scripts/test.sh")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 (loopback)
+                if answer.status < 500:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+@contextlib.contextmanager
+def run_influxdb(directory: Path, port: int | None = None) -> Iterator[HttpServer]:
+    """Start a real InfluxDB 1.x (Debian `influxdb`) on loopback with its data in `directory`.
+
+    Passing the same directory and port again restarts it on the same data.
+    """
+    port = port or free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "influxdb.conf"
+    config.write_text(
+        f'reporting-disabled = true\nbind-address = "127.0.0.1:{free_port()}"\n'
+        f'[meta]\n  dir = "{directory / "meta"}"\n'
+        f'[data]\n  dir = "{directory / "data"}"\n  wal-dir = "{directory / "wal"}"\n'
+        '  query-log-enabled = false\n'
+        f'[http]\n  bind-address = "127.0.0.1:{port}"\n  log-enabled = false\n'
+        '  max-body-size = 0\n'
+        "[monitor]\n  store-enabled = false\n"
+        "[ifql]\n  enabled = false\n"
+        '[logging]\n  level = "warn"\n',
+        encoding="utf-8",
+    )
+    log = directory / "influxd.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [_binary("influxd", "influxdb"), "-config", str(config)], stdout=out, stderr=out
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}/ping", process, log)
+        yield HttpServer(url, port, directory)
+    finally:
+        _stop(process)
+
+
+@contextlib.contextmanager
+def run_victoria_metrics(directory: Path, port: int | None = None) -> Iterator[HttpServer]:
+    """Start a real VictoriaMetrics (Debian `victoria-metrics`), which takes `/api/v2/write`."""
+    port = port or free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    log = directory / "victoria-metrics.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [
+                _binary("victoria-metrics", "victoria-metrics"),
+                f"-httpListenAddr=127.0.0.1:{port}",
+                f"-storageDataPath={directory / 'data'}",
+                "-loggerLevel=WARN",
+                "-search.latencyOffset=0s",
+            ],
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}/health", process, log)
+        yield HttpServer(url, port, directory)
+    finally:
+        _stop(process)
