@@ -115,9 +115,10 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}: {log.read_text()[-2000:]}")
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"server exited with {process.returncode}: {tail}")
         try:
-            with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 (loopback)
+            with urllib.request.urlopen(url, timeout=1) as answer:
                 if answer.status < 500:
                     return
         except (urllib.error.URLError, OSError):
