@@ -49,6 +49,12 @@ class PumpController:
         self.run_hours = run_hours
         self.starts = starts
         self.motor_temperature = 24.0
+        # A run started by a person or by the controller's weekly test, not by pressure demand.
+        self.run_left: float | None = None
+        self.weekly_test = False
+        self.mode_before_run = "auto"
+        # A pump that turns but does not pump (closed valve, broken coupling, air in the casing).
+        self.no_pressure = False
         if "mode" in device.points:
             device.set("mode", "auto")
         self.publish(0.0)
@@ -71,6 +77,31 @@ class PumpController:
             self.running = False
             self.cause = "none"
 
+    @property
+    def test_or_manual_run(self) -> bool:
+        return self.run_left is not None
+
+    def run_for(self, seconds: float, cause: str = "manual") -> None:
+        """Run for `seconds` as a person (cause manual/remote) or the weekly test (cause test)
+        would start it; afterwards stop and put the selector back where it was."""
+        self.mode_before_run = self.mode
+        if cause == "manual" and "mode" in self.device.points:
+            self.device.set("mode", "manual")
+        self.weekly_test = cause == "test"
+        if not self.running:
+            self.starts += 1
+        self.running = True
+        self.cause = cause
+        self.run_left = seconds
+
+    def _end_run(self) -> None:
+        self.run_left = None
+        self.weekly_test = False
+        self.running = False
+        self.cause = "none"
+        if "mode" in self.device.points:
+            self.device.set("mode", self.mode_before_run)
+
     def fail_to_start(self, after: float = FAIL_TO_START_AFTER) -> None:
         self.fails_to_start = True
         self.fail_after = after
@@ -79,6 +110,10 @@ class PumpController:
             self.cause = "none"
 
     def tick(self, dt: float, discharge_pressure: float) -> None:
+        if self.run_left is not None:
+            self.run_left -= dt
+            if self.run_left <= 0:
+                self._end_run()
         if self.demand and not self.running:
             self.demand_for += dt
         if self.running:
@@ -96,6 +131,7 @@ class PumpController:
         device, rating, put = self.device, self.rating, self._put
         put("running", self.running)
         put("demand", self.demand)
+        put("weekly_test_running", self.weekly_test)
         put("start_cause", self.cause)
         failed = self.demand and not self.running and self.demand_for >= self.fail_after
         if failed and "alarms" in device.points:

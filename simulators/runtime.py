@@ -14,6 +14,7 @@ from simulators.errors import SimulatorError
 from simulators.model import SiteModel
 from simulators.scenario import Action, AppliedStep, Scenario, Step
 from simulators.server import DeviceServer
+from simulators.steps import SERVER_ACTIONS, apply_to_model
 
 __all__ = ["TICK", "SiteSimulator"]
 
@@ -159,36 +160,12 @@ class SiteSimulator:
         return applied
 
     def _apply(self, step: Step) -> None:
-        action, value = step.action, step.value
-        if action is Action.LEAK:
-            if self.model.water is None:
-                raise SimulatorError("this site simulates no water system")
-            assert isinstance(value, (int, float))  # Step validates it
-            self.model.water.leak = float(value)
+        action = step.action
+        if action not in SERVER_ACTIONS:
+            apply_to_model(self.model, step)
             return
         assert step.device is not None  # Step validates it
-        device = self.model.device(step.device)
-        point = step.point or ""
-        if action is Action.SET:
-            assert value is not None
-            device.set(point, value, hold=True)
-        elif action is Action.SET_MILLIAMPS:
-            assert isinstance(value, (int, float))
-            device.set_milliamps(point, float(value), hold=True)
-        elif action is Action.SET_ENGINEERING:
-            assert isinstance(value, (int, float))
-            device.set_engineering(point, float(value), hold=True)
-        elif action is Action.RELEASE:
-            device.release(point)
-        elif action is Action.POINT_STATE:
-            self.model.panel(step.device).set_point_state(point, str(value))
-        elif action is Action.PUMP_FAIL_TO_START:
-            pump = self.model.pump(step.device)
-            if step.seconds is None:
-                pump.fail_to_start()
-            else:
-                pump.fail_to_start(step.seconds)
-        elif action is Action.SILENT:
+        if action is Action.SILENT:
             self.server(step.device).silence()
         elif action is Action.ANSWER:
             self.server(step.device).answer()

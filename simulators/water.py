@@ -85,7 +85,9 @@ class WaterSystem:
 
     def _control(self, dt: float) -> None:
         config, main, jockey = self.config, self.main, self.jockey
-        if main.mode == "auto":
+        if main.test_or_manual_run:
+            pass  # the person or the weekly test decides when it stops
+        elif main.mode == "auto":
             if self.pressure < config.main_start:
                 main.call(True)
             elif main.running and self.main_ran >= MAIN_MIN_RUN and (
@@ -95,7 +97,7 @@ class WaterSystem:
         elif main.demand:
             main.call(False)
         self.main_ran = self.main_ran + dt if main.running else 0.0
-        if jockey is not None:
+        if jockey is not None and not jockey.test_or_manual_run:
             if jockey.mode != "auto":
                 if jockey.demand:
                     jockey.call(False)
@@ -107,9 +109,12 @@ class WaterSystem:
     def _flow(self, dt: float) -> None:
         config, p = self.config, self.pressure
         rate = 0.0
-        if self.main.running:
+        if self.main.running and not self.main.no_pressure:
             rate += (config.churn_pressure - p) * MAIN_RESPONSE
-        if self.jockey is not None and self.jockey.running and p < config.churn_pressure:
+        jockey = self.jockey
+        if jockey is not None and jockey.running and not jockey.no_pressure and (
+            p < config.churn_pressure
+        ):
             rate += config.jockey_rate
         rate -= self.leak
         if p > config.static_pressure:

@@ -56,7 +56,7 @@ def test_malformed_scenario_names_the_file_and_the_path(tmp_path: Path) -> None:
         "name: broken\nduration: 5\nsteps:\n"
         "  - {at: 1, device: pump-1, action: set}\n"
         "  - {at: 2, device: pump-1, action: explode}\n"
-        "expect:\n  - {rule: flood, subject: tower-a/pump-1, within: 3, after_step: 0}\n",
+        "expect:\n  - {rule: Flood!, subject: tower-a/pump-1, within: 3, after_step: 0}\n",
         encoding="utf-8",
     )
     with pytest.raises(ScenarioError) as caught:
@@ -66,9 +66,9 @@ def test_malformed_scenario_names_the_file_and_the_path(tmp_path: Path) -> None:
     paths = [problem.path for problem in caught.value.problems]
     assert "steps[0]" in paths
     assert "steps[1].action" in paths
-    assert "expect[0]" in paths
+    assert "expect[0].rule" in paths
     assert "needs 'point'" in text
-    assert "flood" in text
+    assert "Flood!" in text
 
 
 @pytest.mark.parametrize(
