@@ -42,6 +42,7 @@ __all__ = [
     "Action",
     "AppliedStep",
     "Expectation",
+    "ExpectedRecord",
     "Scenario",
     "Step",
     "load_scenario",
@@ -132,6 +133,10 @@ class Expectation(_Strict):
     within: Annotated[float, Field(gt=0)]
     after_step: Annotated[int, Field(ge=0)] | None = None
     after: Annotated[float, Field(ge=0)] | None = None
+    # Raised no earlier than this many seconds after the same anchor (a missed test must not
+    # be reported before its grace has ended).
+    not_before: Annotated[float, Field(ge=0)] | None = None
+    severity_at_end: Literal["critical", "major", "minor", "info"] | None = None
 
     @model_validator(mode="after")
     def _anchored(self) -> Self:
@@ -139,14 +144,33 @@ class Expectation(_Strict):
             raise ValueError("give exactly one of 'after_step' and 'after'")
         return self
 
-    def deadline(self, started: float, applied: list[AppliedStep]) -> float:
-        """Wall time by which the incident must have been raised."""
+    def anchor(self, started: float, applied: list[AppliedStep]) -> float:
+        """Wall time the expectation counts from."""
         if self.after is not None:
-            return started + self.after + self.within
+            return started + self.after
         for step in applied:
             if step.index == self.after_step:
-                return step.wall + self.within
+                return step.wall
         raise ScenarioError("expect", [ConfigProblem("after_step", "that step was not applied")])
+
+    def deadline(self, started: float, applied: list[AppliedStep]) -> float:
+        """Wall time by which the incident must have been raised."""
+        return self.anchor(started, applied) + self.within
+
+    def earliest(self, started: float, applied: list[AppliedStep]) -> float | None:
+        """Wall time before which the incident must not have been raised, if any."""
+        if self.not_before is None:
+            return None
+        return self.anchor(started, applied) + self.not_before
+
+
+class ExpectedRecord(_Strict):
+    """Test evidence a scenario must leave in the compliance records."""
+
+    obligation: str
+    subject: str
+    result: Literal["pass", "fail"]
+    count: Annotated[int, Field(ge=1)] = 1
 
 
 class Scenario(_Strict):
@@ -159,8 +183,11 @@ class Scenario(_Strict):
     simulated: bool = False
     start: AwareDatetime | None = None
     coarse_step: Annotated[float, Field(gt=0, le=3600)] = 900.0
+    # Simulated scenarios may narrow the site's test obligations to the ones they are about.
+    obligations: list[str] | None = None
     steps: list[Step] = []
     expect: list[Expectation] = []
+    expect_records: list[ExpectedRecord] = []
 
     @model_validator(mode="after")
     def _timeline(self) -> Self:
@@ -172,6 +199,10 @@ class Scenario(_Strict):
         for i, item in enumerate(self.expect):
             if item.after_step is not None and item.after_step >= len(self.steps):
                 raise ValueError(f"expect[{i}].after_step {item.after_step} is not a step")
+        if self.simulated and self.start is None:
+            raise ValueError("a simulated scenario needs 'start' (an ISO time with its offset)")
+        if not self.simulated and (self.start is not None or self.obligations is not None):
+            raise ValueError("'start' and 'obligations' apply to simulated scenarios only")
         return self
 
     def check(self, site: Site, source: str = "<scenario>") -> None:
