@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fireroom.config import Site, load_site
-from fireroom.errors import ConfigError
+from fireroom.errors import ConfigError, ConfigProblem, SpoolError
+from fireroom.usercli import add_user_parser, user_command
+
+if TYPE_CHECKING:
+    from gateway.influx.settings import InfluxSettings
 
 __all__ = ["main"]
 
@@ -18,7 +24,36 @@ EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "examples" / "site.yaml"
 EXIT_CONFIG = 2
 
 
+def _telemetry_options() -> argparse.ArgumentParser:
+    """InfluxDB and metrics options; each falls back to its FIREROOM_* environment variable."""
+    options = argparse.ArgumentParser(add_help=False)
+    influx = options.add_argument_group(
+        "InfluxDB (off without a URL; options win over FIREROOM_INFLUX_* variables)"
+    )
+    influx.add_argument("--influx-url", metavar="URL", help="e.g. http://127.0.0.1:8086")
+    influx.add_argument("--influx-api", choices=["v1", "v2"],
+                        help="v1: InfluxDB 1.x /write; v2: /api/v2/write (2.x, 3.x, 1.8+)")
+    influx.add_argument("--influx-database", metavar="DB", help="v1: the database")
+    influx.add_argument("--influx-retention-policy", metavar="RP", help="v1: retention policy")
+    influx.add_argument("--influx-username", metavar="USER")
+    influx.add_argument("--influx-password", metavar="PASSWORD",
+                        help="prefer FIREROOM_INFLUX_PASSWORD: options show in `ps`")
+    influx.add_argument("--influx-org", metavar="ORG", help="v2: the organization")
+    influx.add_argument("--influx-bucket", metavar="BUCKET", help="v2: the bucket")
+    influx.add_argument("--influx-token", metavar="TOKEN",
+                        help="v2: the API token; prefer FIREROOM_INFLUX_TOKEN")
+    influx.add_argument("--influx-buffer-mb", metavar="MIB", type=float,
+                        help="bound of the disk buffer (default 1024)")
+    metrics = options.add_argument_group("metrics")
+    metrics.add_argument("--metrics-port", type=int, metavar="PORT",
+                         help="serve Prometheus /metrics (FIREROOM_METRICS_PORT); off if unset")
+    metrics.add_argument("--metrics-host", metavar="HOST",
+                         help="address to bind (FIREROOM_METRICS_HOST, default 127.0.0.1)")
+    return options
+
+
 def _parser() -> argparse.ArgumentParser:
+    telemetry = _telemetry_options()
     parser = argparse.ArgumentParser(
         prog="fireroom", description="Fire control room service: gateway, rules, incidents."
     )
@@ -29,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path)
 
     demo = commands.add_parser(
-        "demo", help="run a whole simulated site in one process on embedded defaults"
+        "demo", help="run a whole simulated site in one process on embedded defaults",
+        parents=[telemetry],
     )
     demo.add_argument("--config", type=Path, default=EXAMPLE_SITE,
                       help="site config (default: the shipped example site)")
@@ -41,10 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--mqtt-port", type=int, default=18830,
                       help="port of the embedded MQTT broker (127.0.0.1)")
 
-    gateway = commands.add_parser("gateway", help="poll the site's devices, publish telemetry")
+    gateway = commands.add_parser(
+        "gateway", help="poll the site's devices, publish telemetry", parents=[telemetry]
+    )
     gateway.add_argument("--config", type=Path, required=True)
+    gateway.add_argument("--data-dir", type=Path, help="where the InfluxDB buffer lives")
 
-    rules = commands.add_parser("rules", help="evaluate telemetry, raise and clear incidents")
+    rules = commands.add_parser(
+        "rules", help="evaluate telemetry, raise and clear incidents", parents=[telemetry]
+    )
     rules.add_argument("--config", type=Path, required=True)
     rules.add_argument("--data-dir", type=Path)
 
@@ -60,6 +101,23 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--duration", type=float)
 
     commands.add_parser("scenarios", help="list the shipped scenarios")
+
+    add_user_parser(commands)
+    dashboards = commands.add_parser("dashboards", help="Grafana dashboards")
+    dashboard_commands = dashboards.add_subparsers(dest="dashboards_command", required=True,
+                                                   metavar="COMMAND")
+    push = dashboard_commands.add_parser(
+        "push", help="upload the dashboards to a running Grafana (updates them in place)"
+    )
+    push.add_argument("--url", default=os.environ.get("FIREROOM_GRAFANA_URL"),
+                      help="Grafana's root URL (FIREROOM_GRAFANA_URL), e.g. http://grafana:3000")
+    push.add_argument("--token", default=os.environ.get("FIREROOM_GRAFANA_TOKEN"),
+                      help="service account token (Editor); prefer FIREROOM_GRAFANA_TOKEN: "
+                           "options show in `ps`")
+    push.add_argument("--folder", help="folder title, created if missing (default: General)")
+    push.add_argument("--datasource-uid", metavar="UID",
+                      help="InfluxDB data source the dashboards open with")
+    push.add_argument("--dir", type=Path, help="dashboard JSON files (default: the shipped ones)")
     return parser
 
 
@@ -76,6 +134,26 @@ def _data_dir(site: Site | None, given: Path | None) -> Path:
             configured = Path(site.source).resolve().parent / configured
         return configured
     return Path("data")
+
+
+def _influx(args: argparse.Namespace) -> InfluxSettings | None:
+    """InfluxDB settings from the options and the environment; None when no URL is given."""
+    from gateway.influx.settings import ENVIRONMENT, InfluxSettings
+
+    return InfluxSettings.resolve({key: getattr(args, f"influx_{key}") for key in ENVIRONMENT})
+
+
+def _metrics(args: argparse.Namespace) -> tuple[int | None, str]:
+    """The metrics port (None: off) and host, from the options or the environment."""
+    port = args.metrics_port
+    if port is None and (text := os.environ.get("FIREROOM_METRICS_PORT")):
+        if not text.isdigit() or not 0 < int(text) < 65536:
+            raise ConfigError(
+                "FIREROOM_METRICS_PORT", [ConfigProblem("", f"{text!r} is not a port number")]
+            )
+        port = int(text)
+    host = args.metrics_host or os.environ.get("FIREROOM_METRICS_HOST") or "127.0.0.1"
+    return port, host
 
 
 def _check_config(path: Path) -> int:
@@ -106,13 +184,26 @@ def _run(args: argparse.Namespace) -> int:
                 data_dir=data_dir,
                 api_port=args.api_port,
                 mqtt_port=args.mqtt_port,
+                influx=_influx(args),
+                metrics=_metrics(args),
             )
         )
     if args.command == "gateway":
-        return asyncio.run(runners.gateway(_load(args.config)))
+        site = _load(args.config)
+        return asyncio.run(
+            runners.gateway(
+                site, data_dir=_data_dir(site, args.data_dir), influx=_influx(args),
+                metrics=_metrics(args),
+            )
+        )
     if args.command == "rules":
         site = _load(args.config)
-        return asyncio.run(runners.rules(site, _data_dir(site, args.data_dir)))
+        return asyncio.run(
+            runners.rules(
+                site, _data_dir(site, args.data_dir), influx=_influx(args),
+                metrics=_metrics(args),
+            )
+        )
     if args.command == "api":
         api_site = _load(args.config) if args.config else None
         data_dir = _data_dir(api_site, args.data_dir)
@@ -121,6 +212,13 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(
             runners.simulate(_load(args.config), scenario=args.scenario, duration=args.duration)
         )
+    if args.command == "user":
+        return user_command(args)
+    if args.command == "dashboards":
+        from fireroom.dashboards import push_command
+
+        return push_command(args.url, args.token, folder=args.folder,
+                            datasource_uid=args.datasource_uid, directory=args.dir)
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -134,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         # pymodbus logs each server start and reconnect at INFO in its own words; ours say more.
         logging.getLogger("pymodbus").setLevel(logging.WARNING)
+        # httpx logs every request at INFO: one line per InfluxDB write.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         return _run(args)
     except ConfigError as exc:
@@ -141,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
-    except OSError as exc:
+    except (OSError, SpoolError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

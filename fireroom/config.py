@@ -24,13 +24,18 @@ from pydantic import (
 )
 
 from fireroom.errors import ConfigError, ConfigProblem
+from fireroom.notify_config import NotificationsConfig
+from fireroom.obligation_binding import bind_site
+from fireroom.obligations import ObligationsConfig
 from fireroom.points import PointSpec, _PointFields
 from fireroom.profiles import BUILTIN_PROFILES, Profile, load_profiles
+from fireroom.shifts import ShiftsConfig
 from fireroom.validation import problems_from
 
 __all__ = [
     "DeviceConfig",
     "MqttConfig",
+    "PumpSettings",
     "RulesConfig",
     "Site",
     "SiteConfig",
@@ -108,6 +113,13 @@ class DevicePoint(_PointFields):
     index: Annotated[int, Field(ge=0)] | None = None
 
 
+class PumpSettings(_Strict):
+    """What a pump controller drives: the rules treat a jockey pump and a fire pump differently."""
+
+    kind: Literal["main", "jockey"] = "main"
+    rated_kw: Annotated[float, Field(gt=0)] | None = None  # picks the fail-to-start timeout
+
+
 class DeviceConfig(_Strict):
     id: Ident
     name: str = ""
@@ -119,6 +131,10 @@ class DeviceConfig(_Strict):
     max_registers: Annotated[int, Field(ge=1, le=125)] = 125
     max_bits: Annotated[int, Field(ge=1, le=2000)] = 2000
     points: list[DevicePoint] = []
+    pump: PumpSettings | None = None  # for pump controllers: what the pump is
+    # This device's own rule settings, merged over the site's `rules:` section key by key,
+    # e.g. {system_in_manual: {enabled: false}} or {pump_fail_to_start: {start_timeout: 40}}.
+    rules: dict[str, dict[str, Any]] = {}
 
 
 class CommLossRule(_Strict):
@@ -138,6 +154,103 @@ class SimpleRule(_Strict):
     enabled: bool = True
 
 
+# Durations up to 30 days: an isolation may be tolerated for a week before it escalates.
+LongSeconds = Annotated[float, Field(gt=0, le=30 * 86400)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class HighPressureRule(_Strict):
+    enabled: bool = True
+    # MPa, used where a pressure point sets no high_limit. DOMAIN.md gives no figure: 1.2 MPa
+    # sits above the churn pressure of typical building systems and below PN16 pipework.
+    threshold: float = 1.2
+    hold_seconds: NonNegative = 5
+    hysteresis: NonNegative = 0.02
+
+
+class SystemInManualRule(_Strict):
+    enabled: bool = True
+    # A panel's linkage or a pump controller in manual/off for this long raises the incident.
+    # Devices under an open work order can be left out with a device-level
+    # `rules: {system_in_manual: {enabled: false}}` until work orders exist.
+    after_seconds: LongSeconds = 600
+
+
+class PumpFailToStartRule(_Strict):
+    enabled: bool = True
+    # Seconds from demand or start command to a run: < 30 s up to 132 kW, < 55 s above.
+    start_timeout: Seconds = 30
+    large_start_timeout: Seconds = 55
+    large_kw: Annotated[float, Field(gt=0)] = 132
+
+
+class PumpPowerFaultRule(_Strict):
+    enabled: bool = True
+    # The pump controller alarm flags that mean the pump has no (usable) supply.
+    flags: list[str] = [
+        "power_loss",
+        "phase_loss_l1",
+        "phase_loss_l2",
+        "phase_loss_l3",
+        "phase_reversal",
+        "control_voltage_unhealthy",
+    ]
+
+
+class PressureDecayRule(_Strict):
+    enabled: bool = True
+    # MPa per minute. DOMAIN.md gives no figure; a healthy main loses ~0.02 MPa/min (the jockey
+    # then starts a few times an hour), and 0.03 MPa/min empties a 0.15 MPa jockey band in 5 min.
+    rate: Annotated[float, Field(gt=0)] = 0.03
+    hysteresis: NonNegative = 0.005
+    window_seconds: Seconds = 600  # the longest stretch the rate is measured over
+    min_seconds: Seconds = 120  # the shortest stretch with every pump stopped worth judging
+    settle_seconds: NonNegative = 60  # after a pump stops, the pressure settles first
+    # MPa: a rise larger than this with every pump seen stopped means water came in anyway
+    # (a pump ran between two polls, the town supply): the measurement starts over.
+    rise_tolerance: NonNegative = 0.02
+
+
+class JockeyShortCyclingRule(_Strict):
+    enabled: bool = True
+    max_starts_per_hour: Annotated[int, Field(ge=1, le=1000)] = 15
+    hysteresis_starts: Annotated[int, Field(ge=0)] = 3
+    max_run_seconds: LongSeconds = 600
+
+
+class SensorOutOfRangeRule(_Strict):
+    enabled: bool = True
+    hold_seconds: NonNegative = 30  # a value near the band edge must not flap an incident
+
+
+class SensorFlatlineRule(_Strict):
+    enabled: bool = True
+    after_seconds: LongSeconds = 6 * 3600
+    epsilon: Annotated[float, Field(gt=0)] = 0.01  # MPa: a change within this is no change
+    min_jockey_starts: Annotated[int, Field(ge=1)] = 3  # the pressure must have moved meanwhile
+
+
+class TankLowLevelRule(_Strict):
+    enabled: bool = True
+    # Metres, used where a level point sets no low_limit. The fire reserve of a tank is
+    # site-specific, so there is no site-independent default: give the point a low_limit.
+    threshold: float | None = None
+    hold_seconds: NonNegative = 30
+    hysteresis: NonNegative = 0.05
+
+
+class TankLowTemperatureRule(_Strict):
+    enabled: bool = True
+    threshold: float = 5.0  # °C: tank water and pump room are kept at 5 °C or warmer in winter
+    hold_seconds: NonNegative = 60
+    hysteresis: NonNegative = 0.5
+
+
+class IsolationRule(_Strict):
+    enabled: bool = True
+    escalate_after_seconds: LongSeconds = 86400
+
+
 class RulesConfig(_Strict):
     fire_alarm: SimpleRule = SimpleRule()
     pre_alarm: SimpleRule = SimpleRule()
@@ -145,6 +258,17 @@ class RulesConfig(_Strict):
     comm_loss: CommLossRule = CommLossRule()
     low_pressure: LowPressureRule = LowPressureRule()
     sensor_failed: SimpleRule = SimpleRule()
+    isolation: IsolationRule = IsolationRule()
+    system_in_manual: SystemInManualRule = SystemInManualRule()
+    pump_fail_to_start: PumpFailToStartRule = PumpFailToStartRule()
+    pump_power_fault: PumpPowerFaultRule = PumpPowerFaultRule()
+    high_pressure: HighPressureRule = HighPressureRule()
+    pressure_decay: PressureDecayRule = PressureDecayRule()
+    jockey_short_cycling: JockeyShortCyclingRule = JockeyShortCyclingRule()
+    sensor_out_of_range: SensorOutOfRangeRule = SensorOutOfRangeRule()
+    sensor_flatline: SensorFlatlineRule = SensorFlatlineRule()
+    tank_low_level: TankLowLevelRule = TankLowLevelRule()
+    tank_low_temperature: TankLowTemperatureRule = TankLowTemperatureRule()
 
 
 class WaterSimulation(_Strict):
@@ -179,6 +303,9 @@ class SiteConfig(_Strict):
     devices: list[DeviceConfig]
     rules: RulesConfig = RulesConfig()
     simulation: SimulationConfig = SimulationConfig()
+    obligations: ObligationsConfig = ObligationsConfig()  # periodic tests (compliance)
+    shifts: ShiftsConfig = ShiftsConfig()  # shift changes, duty log, handover deadline
+    notifications: NotificationsConfig = NotificationsConfig()  # alerts to engineers
 
     @model_validator(mode="after")
     def _unique_devices(self) -> Self:
@@ -197,10 +324,16 @@ class Site:
     profiles: dict[str, Profile]
     points: dict[str, list[PointSpec]] = field(default_factory=dict)
     source: str = "<memory>"
+    # Effective rule settings of the devices that override the site's (`devices[].rules`).
+    device_rules: dict[str, RulesConfig] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
         return self.config.site.id
+
+    def rules_for(self, device_id: str) -> RulesConfig:
+        """The rule settings that apply to a device: the site's, with its own overrides."""
+        return self.device_rules.get(device_id, self.config.rules)
 
     def device(self, device_id: str) -> DeviceConfig:
         for device in self.config.devices:
@@ -264,6 +397,33 @@ def _resolve(config: SiteConfig, profiles: dict[str, Profile]) -> dict[str, list
     return resolved
 
 
+def _device_rules(config: SiteConfig, profiles: dict[str, Profile]) -> dict[str, RulesConfig]:
+    problems: list[ConfigProblem] = []
+    resolved: dict[str, RulesConfig] = {}
+    site_rules = config.rules.model_dump()
+    for d, device in enumerate(config.devices):
+        profile = profiles.get(device.profile)
+        if device.pump is not None and profile is not None and profile.kind != "pump_controller":
+            problems.append(
+                ConfigProblem(
+                    f"devices[{d}].pump", f"profile {profile.name!r} is not a pump controller"
+                )
+            )
+        if not device.rules:
+            continue
+        merged = dict(site_rules)
+        for name, override in device.rules.items():
+            base = site_rules.get(name)
+            merged[name] = {**base, **override} if isinstance(base, dict) else override
+        try:
+            resolved[device.id] = RulesConfig.model_validate(merged)
+        except ValidationError as exc:
+            problems.extend(problems_from(exc, prefix=(f"devices[{d}]", "rules")))
+    if problems:
+        raise ConfigError("", problems)
+    return resolved
+
+
 def parse_site(data: Any, source: str = "<memory>", base_dir: Path | None = None) -> Site:
     """Validate an already-parsed site config."""
     try:
@@ -276,10 +436,34 @@ def parse_site(data: Any, source: str = "<memory>", base_dir: Path | None = None
         directories.append(path if path.is_absolute() or base_dir is None else base_dir / path)
     try:
         profiles = load_profiles(directories)
-        points = _resolve(config, profiles)
     except ConfigError as exc:
         raise ConfigError(source, exc.problems) from exc
-    return Site(config=config, profiles=profiles, points=points, source=source)
+    problems: list[ConfigProblem] = []
+    points: dict[str, list[PointSpec]] = {}
+    device_rules: dict[str, RulesConfig] = {}
+    try:
+        points = _resolve(config, profiles)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    try:
+        device_rules = _device_rules(config, profiles)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(source, problems)
+    site = Site(
+        config=config,
+        profiles=profiles,
+        points=points,
+        source=source,
+        device_rules=device_rules,
+    )
+    try:
+        # Obligations bind to resolved points (detectors by kind), so they are checked last.
+        bind_site(site)
+    except ConfigError as exc:
+        raise ConfigError(source, exc.problems) from exc
+    return site
 
 
 def load_site(path: str | Path) -> Site:

@@ -6,7 +6,13 @@
     │   ├── DeviceTimeout
     │   ├── DeviceException    the device answered with a Modbus exception code
     │   └── DeviceGarbage      the answer was malformed
-    └── StoreError         the incident store refused an operation
+    ├── StoreError         the incident store refused an operation
+    └── SinkError          telemetry could not be kept or sent to InfluxDB
+        ├── InfluxUnavailable  unreachable, timed out or busy (5xx, 429): retry later
+        ├── InfluxRefused      the server refuses us (401, 403, 404): retry, someone must act
+        ├── InfluxRejected     the batch itself is bad (400, 422): set it aside
+        │   └── InfluxTooLarge     the batch is too large (413): split it
+        └── SpoolError         the disk buffer failed (SQLite error, disk full)
 """
 
 from __future__ import annotations
@@ -19,6 +25,12 @@ __all__ = [
     "DeviceGarbage",
     "DeviceTimeout",
     "FireroomError",
+    "InfluxRefused",
+    "InfluxRejected",
+    "InfluxTooLarge",
+    "InfluxUnavailable",
+    "SinkError",
+    "SpoolError",
     "StoreError",
 ]
 
@@ -65,4 +77,34 @@ class DeviceGarbage(DeviceError):
 
 
 class StoreError(FireroomError):
+    pass
+
+
+class SinkError(FireroomError):
+    pass
+
+
+class InfluxUnavailable(SinkError):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after  # seconds the server asked us to wait (Retry-After)
+        super().__init__(message)
+
+
+class InfluxRefused(SinkError):
+    def __init__(self, message: str, status: int) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class InfluxRejected(SinkError):
+    def __init__(self, message: str, status: int) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class InfluxTooLarge(InfluxRejected):
+    pass
+
+
+class SpoolError(SinkError):
     pass

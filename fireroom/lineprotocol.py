@@ -23,6 +23,7 @@ __all__ = [
     "INCIDENT",
     "READING",
     "incident_line",
+    "reading_fields",
     "reading_line",
     "series_key",
 ]
@@ -56,6 +57,11 @@ def series_key(site: str, device: str, point: str, kind: str) -> str:
 
 def reading_line(key: str, reading: Reading, ts_ns: int, code: int | None = None) -> str:
     """One reading as a line; `code` is the raw enum value or flag word, where there is one."""
+    return f"{key} {reading_fields(reading, code)} {ts_ns}"
+
+
+def reading_fields(reading: Reading, code: int | None = None) -> str:
+    """The field set of a reading's line: what a sink may reuse while a point holds still."""
     fields = [f"quality={_string(reading.quality.value)}"]
     value = reading.value
     if isinstance(value, bool):
@@ -71,7 +77,7 @@ def reading_line(key: str, reading: Reading, ts_ns: int, code: int | None = None
         fields.append(f"value={_float(code)}")
     if reading.raw is not None:
         fields.append(f"raw={_float(reading.raw)}")
-    return f"{key} {','.join(fields)} {ts_ns}"
+    return ",".join(fields)
 
 
 def incident_line(

@@ -28,6 +28,7 @@ class Role(StrEnum):
     FACP_POINT = "facp_point"  # one detector, call point or module status word
     PUMP_RUNNING = "pump_running"
     PUMP_DEMAND = "pump_demand"
+    PUMP_START = "pump_start"  # a start command or remote start signal to the controller
     PUMP_MODE = "pump_mode"  # enumeration: auto, manual, off
     PUMP_ALARMS = "pump_alarms"  # flags word: every set flag is a fault
     PRESSURE = "pressure"

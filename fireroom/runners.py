@@ -10,15 +10,21 @@ import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fireroom.clock import SystemClock
+from fireroom.clock import Clock, SystemClock
 from fireroom.config import MqttConfig, Site
+
+if TYPE_CHECKING:
+    from gateway.influx.settings import InfluxSettings
 
 __all__ = ["api", "demo", "gateway", "list_scenarios", "rules", "simulate"]
 
 log = logging.getLogger("fireroom")
 DATABASE = "fireroom.sqlite3"
+READINGS_BUFFER = "influx-readings.sqlite3"
+INCIDENTS_BUFFER = "influx-incidents.sqlite3"
+Metrics = tuple[int | None, str]  # port (None: no endpoint) and host
 
 
 class _Stop(Exception):
@@ -66,32 +72,146 @@ def _open_store(data_dir: Path) -> Any:
     return IncidentStore(data_dir / DATABASE, SystemClock())
 
 
-async def gateway(site: Site) -> int:
+USERS = "users.sqlite3"
+DUTY = "duty.sqlite3"
+DEMO_USERS = (
+    ("operator1", "operator"),
+    ("operator2", "operator"),
+    ("engineer1", "engineer"),
+    ("supervisor1", "supervisor"),
+    ("admin", "admin"),
+)
+
+
+def _open_users(data_dir: Path, clock: Clock) -> Any:
+    from services.auth import UserStore
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return UserStore(data_dir / USERS, clock)
+
+
+def _demo_users(users: Any) -> None:
+    """The demo's well-known accounts; only `fireroom demo` ever creates a default password."""
+    from services.auth import DuplicateUser, Role
+
+    for username, role in DEMO_USERS:
+        try:
+            users.add(username, "demo", Role(role))
+        except DuplicateUser:
+            continue
+    log.warning(
+        "demo accounts %s have the password 'demo': never use this data directory for a real"
+        " control room", ", ".join(name for name, _ in DEMO_USERS),
+    )
+
+
+def _duty_service(
+    site: Site, data_dir: Path, store: Any, register: Any, clock: Clock
+) -> Any:
+    from zoneinfo import ZoneInfo
+
+    from services.duty import DutyService, DutyStore
+
+    return DutyService(
+        site=site.id, zone=ZoneInfo(site.config.site.timezone), shifts=site.config.shifts,
+        duty=DutyStore(data_dir / DUTY, created_at=clock.now()), incidents=store, clock=clock,
+        register=register,
+    )
+
+
+def _influx_sink(
+    site: Site, influx: InfluxSettings | None, data_dir: Path, clock: Clock | None = None
+) -> Any:
+    """The gateway's InfluxDB sink, buffering in `data_dir`; None when InfluxDB is off."""
+    if influx is None:
+        return None
+    from gateway.influx import InfluxSink
+
+    log.info("readings to InfluxDB at %s, buffered in %s", influx.describe(),
+             data_dir / READINGS_BUFFER)
+    return InfluxSink(site, influx.writer(data_dir / READINGS_BUFFER, name="readings", clock=clock))
+
+
+def _incident_writer(
+    influx: InfluxSettings | None, data_dir: Path, clock: Clock | None = None
+) -> Any:
+    """Incident events to InfluxDB, with their own buffer; None when InfluxDB is off."""
+    if influx is None:
+        return None
+    from services.incidents.influx import IncidentWriter
+
+    log.info("incident events to InfluxDB at %s, buffered in %s", influx.describe(),
+             data_dir / INCIDENTS_BUFFER)
+    writer = influx.writer(data_dir / INCIDENTS_BUFFER, name="incidents", clock=clock)
+    return IncidentWriter(writer, clock=clock)
+
+
+async def gateway(
+    site: Site,
+    *,
+    data_dir: Path | None = None,
+    influx: InfluxSettings | None = None,
+    metrics: Metrics = (None, "127.0.0.1"),
+) -> int:
     from gateway.service import Gateway
 
-    service = Gateway(site, _mqtt(site))
+    sink = _influx_sink(site, influx, data_dir or Path("data"))
+    service = Gateway(site, _mqtt(site), sink=sink, metrics_port=metrics[0],
+                      metrics_host=metrics[1])
     log.info("gateway for site %s: %d devices", site.id, len(site.config.devices))
     await _run_until_stopped({f"gateway[{site.id}]": service.run})
     return 0
 
 
-async def rules(site: Site, data_dir: Path) -> int:
+async def rules(
+    site: Site,
+    data_dir: Path,
+    *,
+    influx: InfluxSettings | None = None,
+    metrics: Metrics = (None, "127.0.0.1"),
+) -> int:
+    from gateway.metrics import MetricsServer
+    from services.compliance import open_engine
     from services.rules.service import RulesService
 
     store = _open_store(data_dir)
-    service = RulesService(site, _mqtt(site), store)
+    incidents = _incident_writer(influx, data_dir)
+    service = RulesService(site, _mqtt(site), store, incident_writer=incidents,
+                           compliance=open_engine(site, data_dir, SystemClock()))
     log.info("rules for site %s, incidents in %s", site.id, data_dir / DATABASE)
-    await _run_until_stopped({f"rules[{site.id}]": service.run})
+    jobs: dict[str, Callable[[], Awaitable[Any]]] = {f"rules[{site.id}]": service.run}
+    if incidents is not None:
+        jobs[f"rules[{site.id}].influx"] = incidents.run
+    if metrics[0] is not None:
+        server = MetricsServer(metrics[0], host=metrics[1],
+                               collectors=[incidents.metrics] if incidents else [])
+        jobs[f"rules[{site.id}].metrics"] = server.serve
+    await _run_until_stopped(jobs)
     return 0
 
 
 async def api(site: Site | None, data_dir: Path, host: str, port: int) -> int:
     from services.api import serve_api
+    from services.compliance import open_register
 
     store = _open_store(data_dir)
+    # Without a site config the API serves incidents only; obligations need the config.
+    register = open_register(site, data_dir, SystemClock()) if site is not None else None
     log.info("API on http://%s:%d/api/v1 (docs at /docs), incidents in %s", host, port,
              data_dir / DATABASE)
-    await _run_until_stopped({"api": lambda: serve_api(store, host=host, port=port)})
+    users = _open_users(data_dir, SystemClock())
+    # The duty service runs here, with the operators: shifts and handovers need the config.
+    duty = None if site is None else _duty_service(
+        site, data_dir, store, register, SystemClock()
+    )
+    jobs: dict[str, Callable[[], Awaitable[Any]]] = {
+        "api": lambda: serve_api(
+            store, host=host, port=port, compliance=register, users=users, duty=duty
+        )
+    }
+    if duty is not None:
+        jobs[f"duty[{site.id if site else ''}]"] = duty.run
+    await _run_until_stopped(jobs)
     return 0
 
 
@@ -135,10 +255,13 @@ async def demo(
     data_dir: Path,
     api_port: int,
     mqtt_port: int,
+    influx: InfluxSettings | None = None,
+    metrics: Metrics = (None, "127.0.0.1"),
 ) -> int:
     from fireroom.broker import embedded_broker
     from gateway.service import Gateway
     from services.api import serve_api
+    from services.compliance import open_engine, open_register
     from services.rules.service import RulesService
     from simulators.runtime import SiteSimulator
 
@@ -156,17 +279,30 @@ async def demo(
         site.id, len(site.config.devices), mqtt_port, api_port, data_dir / DATABASE,
         f", scenario {scenario}" if scenario else "",
     )
-    rules_service = RulesService(site, mqtt, store, clock=clock)
-    gateway_service = Gateway(site, mqtt, clock=clock)
+    incidents = _incident_writer(influx, data_dir, clock)
+    rules_service = RulesService(site, mqtt, store, clock=clock, incident_writer=incidents,
+                                 compliance=open_engine(site, data_dir, clock))
+    register = open_register(site, data_dir, clock)
+    users = _open_users(data_dir, clock)
+    _demo_users(users)
+    duty = _duty_service(site, data_dir, store, register, clock)
+    gateway_service = Gateway(
+        site, mqtt, clock=clock, sink=_influx_sink(site, influx, data_dir, clock),
+        metrics_port=metrics[0], metrics_host=metrics[1],
+    )
+    jobs: dict[str, Callable[[], Awaitable[Any]]] = {
+        "rules": rules_service.run,
+        "gateway": gateway_service.run,
+        "api": lambda: serve_api(store, host="127.0.0.1", port=api_port, compliance=register,
+                                 users=users, duty=duty),
+        "duty": duty.run,
+    }
+    if incidents is not None:
+        jobs["incidents.influx"] = incidents.run
+        if gateway_service.metrics is not None:
+            gateway_service.metrics.add(incidents.metrics)
     async with embedded_broker(port=mqtt_port), SiteSimulator(site, scenario=played, clock=clock):
-        await _run_until_stopped(
-            {
-                "rules": rules_service.run,
-                "gateway": gateway_service.run,
-                "api": lambda: serve_api(store, host="127.0.0.1", port=api_port),
-            },
-            duration,
-        )
+        await _run_until_stopped(jobs, duration)
     incidents = [
         incident for incident in store.list(limit=1000)
         if max(incident.raised_at, incident.last_triggered_at or 0) >= started
@@ -175,11 +311,21 @@ async def demo(
     return 0
 
 
-def simulated_engines(site: Site, clock: Any, data_dir: Path) -> list[Any]:
-    """The engines a simulated scenario feeds: the same ones the rules service runs."""
+def simulated_engines(
+    site: Site, scenario: Any, clock: Any, records_path: Path
+) -> tuple[list[Any], Any]:
+    """The engines a simulated scenario feeds, the same the rules service runs, and the
+    compliance record store they write evidence to."""
+    from services.compliance.engine import ComplianceEngine
+    from services.compliance.records import RecordStore
+    from services.compliance.register import site_obligations
     from services.rules.engine import RulesEngine
 
-    return [RulesEngine(site, clock)]
+    obligations = site_obligations(site)
+    if scenario.obligations is not None:
+        obligations = [item for item in obligations if item.id in scenario.obligations]
+    records = RecordStore(records_path, clock)
+    return [RulesEngine(site, clock), ComplianceEngine(site, obligations, clock, records)], records
 
 
 async def _demo_simulated(
@@ -193,8 +339,9 @@ async def _demo_simulated(
     clock = StepClock(start)
     path = _fresh_database(data_dir / f"simulated-{scenario.name}.sqlite3")
     store = IncidentStore(path, clock)
-    run = SimulatedRun(site, scenario, store, clock, simulated_engines(site, clock, data_dir),
-                       coarse=scenario.coarse_step)
+    records_path = _fresh_database(data_dir / f"simulated-{scenario.name}-records.sqlite3")
+    engines, records = simulated_engines(site, scenario, clock, records_path)
+    run = SimulatedRun(site, scenario, store, clock, engines, coarse=scenario.coarse_step)
     log.info("simulated scenario %s: %s from %s, incidents in %s", scenario.name,
              _days(scenario.duration), _iso(start), path)
     began = asyncio.get_running_loop().time()
@@ -207,8 +354,10 @@ async def _demo_simulated(
     elapsed = asyncio.get_running_loop().time() - began
     log.info("simulated %s in %.1f s (%d samples)", _days(scenario.duration), elapsed,
              run.samples)
+    log.info("test evidence recorded: %d record(s) in %s", records.count(), records_path)
     _print_incidents(store.list(limit=1000), as_json)
     store.close()
+    records.close()
     return 0
 
 

@@ -9,20 +9,45 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
+from typing import Protocol
 
 from pymodbus.client import AsyncModbusTcpClient
 
 from fireroom.clock import Clock, SystemClock
 from fireroom.config import DeviceConfig, MqttConfig, Site
 from gateway.drivers.modbus_tcp import ModbusTcpDriver, make_client
+from gateway.metrics import Metric, MetricsServer, device_metrics
 from gateway.planner import plan
-from gateway.poller import DevicePoller
+from gateway.poller import DevicePoller, DeviceStatus, Scan, ScanSink
 from gateway.publisher import Publisher, PublishStats
 from gateway.stats import DeviceReport
 
-__all__ = ["ClientFactory", "Gateway", "run_gateway"]
+__all__ = ["BackgroundSink", "ClientFactory", "Gateway", "run_gateway"]
 
 ClientFactory = Callable[[DeviceConfig], AsyncModbusTcpClient]
+
+
+class BackgroundSink(ScanSink, Protocol):
+    """A second destination of scans with tasks of its own (the InfluxDB sink)."""
+
+    async def run(self) -> None: ...
+
+    def metrics(self) -> list[Metric]: ...
+
+
+class _Fanout:
+    """Hands every scan and status to each sink in turn; none of them may block."""
+
+    def __init__(self, *sinks: ScanSink) -> None:
+        self._sinks = sinks
+
+    def scan(self, scan: Scan) -> None:
+        for sink in self._sinks:
+            sink.scan(scan)
+
+    def status(self, device: str, status: DeviceStatus) -> None:
+        for sink in self._sinks:
+            sink.status(device, status)
 
 
 class Gateway:
@@ -35,6 +60,9 @@ class Gateway:
         gateway_id: MQTT client id and name in the gateway status topic; `gw-<site>` by default.
         client_factory: builds each device's pymodbus client (tests hand in their own).
         rng: source of reconnect jitter.
+        sink: also receives every scan, besides MQTT (`gateway.influx.InfluxSink`); run here.
+        metrics_port: serve Prometheus `/metrics` (device stats, the sink's) on this port.
+        metrics_host: the address the metrics endpoint binds.
     """
 
     def __init__(
@@ -46,6 +74,9 @@ class Gateway:
         gateway_id: str | None = None,
         client_factory: ClientFactory | None = None,
         rng: random.Random | None = None,
+        sink: BackgroundSink | None = None,
+        metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
     ) -> None:
         self.site = site
         self.clock: Clock = clock or SystemClock()
@@ -54,6 +85,15 @@ class Gateway:
         self.publisher = Publisher(
             site.id, mqtt, gateway_id=self.gateway_id, clock=self.clock, rng=rng
         )
+        self.sink = sink
+        target: ScanSink = self.publisher if sink is None else _Fanout(self.publisher, sink)
+        self.metrics: MetricsServer | None = None
+        if metrics_port is not None:
+            self.metrics = MetricsServer(
+                metrics_port, host=metrics_host, collectors=[lambda: device_metrics(self.stats())]
+            )
+            if sink is not None:
+                self.metrics.add(sink.metrics)
         self.pollers: dict[str, DevicePoller] = {}
         for device in site.config.devices:
             requests = plan(
@@ -63,13 +103,19 @@ class Gateway:
             )
             driver = ModbusTcpDriver(device, client=factory(device))
             self.pollers[device.id] = DevicePoller(
-                device, requests, driver, self.publisher, clock=self.clock, rng=rng
+                device, requests, driver, target, clock=self.clock, rng=rng
             )
 
     async def run(self) -> None:
         """Poll and publish until cancelled."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self.publisher.run(), name=f"gateway[{self.gateway_id}].mqtt")
+            if self.sink is not None:
+                group.create_task(self.sink.run(), name=f"gateway[{self.gateway_id}].influx")
+            if self.metrics is not None:
+                group.create_task(
+                    self.metrics.serve(), name=f"gateway[{self.gateway_id}].metrics"
+                )
             count = len(self.pollers)
             for index, (device_id, poller) in enumerate(self.pollers.items()):
                 delay = poller.device.poll_interval * index / count

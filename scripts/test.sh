@@ -8,11 +8,15 @@ scripts/setup.sh
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # The real servers the tests start on free loopback ports (no system service is used):
-# Mosquitto, InfluxDB 1.x and VictoriaMetrics, from Debian packages.
+# Mosquitto, InfluxDB 1.x and VictoriaMetrics, from Debian packages; Chromium for the console.
 missing=()
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
 command -v influxd >/dev/null || missing+=(influxdb)
 command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
+# Headless browser for the operator console's test (driven by Playwright, never downloaded).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+# A CJK font, so the Chinese console screenshots show characters rather than empty boxes.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test: installing from Debian packages: ${missing[*]}" >&2
   as_root apt-get update -qq

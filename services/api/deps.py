@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from fireroom.clock import Clock
 from services.incidents import IncidentStore
 
-__all__ = ["SiteScopeDep", "StoreDep"]
+__all__ = ["ClockDep", "SiteScopeDep", "StoreDep"]
 
 
 def get_store(request: Request) -> IncidentStore:
@@ -24,3 +25,11 @@ def get_site_scope(request: Request) -> str | None:
 
 StoreDep = Annotated[IncidentStore, Depends(get_store)]
 SiteScopeDep = Annotated[str | None, Depends(get_site_scope)]
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]

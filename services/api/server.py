@@ -10,6 +10,9 @@ from collections.abc import Generator
 import uvicorn
 
 from services.api.app import create_app
+from services.auth import UserStore
+from services.compliance import ComplianceRegister
+from services.duty import DutyService
 from services.incidents import IncidentStore
 
 __all__ = ["serve_api"]
@@ -43,6 +46,9 @@ async def serve_api(
     *,
     site_id: str | None = None,
     log_level: str = "info",
+    compliance: ComplianceRegister | None = None,
+    users: UserStore,
+    duty: DutyService | None = None,
 ) -> None:
     """Serve until cancelled, then finish in-flight requests and return (re-raising cancel).
 
@@ -50,7 +56,7 @@ async def serve_api(
     """
     sock = _bind(host, port)
     config = uvicorn.Config(
-        create_app(store, site_id=site_id),
+        create_app(store, site_id=site_id, compliance=compliance, users=users, duty=duty),
         log_level=log_level,
         timeout_graceful_shutdown=5,
         lifespan="off",

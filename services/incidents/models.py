@@ -21,6 +21,8 @@ class EventKind(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     CLEARED = "cleared"
     CLOSED = "closed"  # reserved for closing without ack (shelving, maintenance)
+    SHELVED = "shelved"
+    UNSHELVED = "unshelved"  # by hand, or when the shelving expired (no actor)
 
 
 def iso_time(ts: float | None) -> str | None:

@@ -23,6 +23,14 @@ from fireroom.clock import Clock, SystemClock
 from fireroom.domain import IncidentState, Severity
 from fireroom.errors import StoreError
 from services.incidents.models import EventKind, Incident, IncidentChange, IncidentEvent
+from services.incidents.shelving import (
+    NEVER_SHELVED,
+    SHELF_CLEAR,
+    SHELF_RETRIGGER,
+    SHELF_SCHEMA,
+    SHELVE,
+    UNSHELVE,
+)
 from services.incidents.sql import ACK, CLEAR, COLUMNS, OPEN, RETRIGGER, SCHEMA, UPDATE
 
 __all__ = ["IncidentNotFound", "IncidentStore", "InvalidTransition"]
@@ -88,7 +96,7 @@ class IncidentStore:
             # FULL: an alarm record must survive a power cut right after it was written.
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
+            self._db.executescript("BEGIN IMMEDIATE;" + SCHEMA + SHELF_SCHEMA + "COMMIT;")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open incident store {self.path}: {exc}") from exc
 
@@ -184,7 +192,18 @@ class IncidentStore:
                 (rule, subject),
             ).fetchone()
             if row is not None:
-                return IncidentChange(_incident(row), None)
+                again = db.execute(SHELF_RETRIGGER, params).fetchone()
+                if again is None:
+                    return IncidentChange(_incident(row), None)
+                # Raised again after clearing while shelved: it must come back active.
+                db.execute(
+                    "UPDATE incident_shelf SET previous_state = 'active_unacked'"
+                    " WHERE incident_id = ? AND previous_state = 'cleared_unacked'",
+                    (again[0],),
+                )
+                incident = _incident(again)
+                self._event(db, incident, EventKind.RETRIGGERED, now, data=data)
+                return IncidentChange(incident, EventKind.RETRIGGERED)
             # The partial unique index backs this insert: a concurrent raise cannot duplicate.
             row = db.execute(
                 f"INSERT INTO incident (site, rule, subject, device, point, severity, state,"
@@ -212,7 +231,8 @@ class IncidentStore:
         """The condition is gone: active incidents become cleared (or closed if acked)."""
         with self._transaction() as db:
             now = self._clock.now()
-            row = db.execute(CLEAR, {"rule": rule, "subject": subject, "now": now}).fetchone()
+            args = {"rule": rule, "subject": subject, "now": now}
+            row = db.execute(CLEAR, args).fetchone() or db.execute(SHELF_CLEAR, args).fetchone()
             if row is None:
                 return None
             incident = _incident(row)
@@ -242,6 +262,73 @@ class IncidentStore:
             incident = _incident(row)
             self._event(db, incident, EventKind.ACKNOWLEDGED, now, actor=by, comment=comment)
             return IncidentChange(incident, EventKind.ACKNOWLEDGED)
+
+    def shelve(self, incident_id: int, by: str, reason: str, until: float) -> IncidentChange:
+        """Hide an incident until `until` (ISA-18.2 shelving); fire alarms refuse."""
+        with self._transaction() as db:
+            now = self._clock.now()
+            current = db.execute(
+                "SELECT rule, state FROM incident WHERE id = ?", (incident_id,)
+            ).fetchone()
+            if current is None:
+                raise IncidentNotFound(f"no incident {incident_id}")
+            if current[0] in NEVER_SHELVED:
+                raise InvalidTransition(
+                    f"incident {incident_id} is a fire alarm: nothing silences a fire alarm"
+                    " without someone acknowledging it, so it cannot be shelved"
+                )
+            row = db.execute(SHELVE, {"id": incident_id}).fetchone()
+            if row is None:
+                raise InvalidTransition(f"incident {incident_id} is {current[1]}: cannot shelve")
+            db.execute(
+                "INSERT INTO incident_shelf (incident_id, previous_state, shelved_at, until,"
+                " shelved_by, reason) VALUES (?, ?, ?, ?, ?, ?)",
+                (incident_id, current[1], now, until, by, reason),
+            )
+            incident = _incident(row)
+            self._event(db, incident, EventKind.SHELVED, now, actor=by, comment=reason,
+                        data={"until": until, "previous_state": current[1]})
+            return IncidentChange(incident, EventKind.SHELVED)
+
+    def unshelve(self, incident_id: int, by: str | None) -> IncidentChange:
+        """Back to the state it had (or cleared, if it cleared meanwhile); None `by`: expiry."""
+        with self._transaction() as db:
+            shelf = db.execute(
+                "SELECT previous_state FROM incident_shelf WHERE incident_id = ?", (incident_id,)
+            ).fetchone()
+            row = None if shelf is None else db.execute(
+                UNSHELVE, {"id": incident_id, "previous": shelf[0]}
+            ).fetchone()
+            if row is None:
+                self.get_in(db, incident_id)
+                raise InvalidTransition(f"incident {incident_id} is not shelved")
+            db.execute("DELETE FROM incident_shelf WHERE incident_id = ?", (incident_id,))
+            incident = _incident(row)
+            comment = None if by is not None else "shelving expired"
+            self._event(db, incident, EventKind.UNSHELVED, self._clock.now(), actor=by,
+                        comment=comment)
+            return IncidentChange(incident, EventKind.UNSHELVED)
+
+    def expire_shelves(self) -> builtins.list[IncidentChange]:
+        """Unshelve every incident whose shelving has run out."""
+        with self._reading() as db:
+            due = [row[0] for row in db.execute(
+                "SELECT incident_id FROM incident_shelf WHERE until <= ?", (self._clock.now(),)
+            ).fetchall()]
+        changes = []
+        for incident_id in due:
+            try:
+                changes.append(self.unshelve(incident_id, None))
+            except InvalidTransition:
+                continue  # unshelved by hand meanwhile
+        return changes
+
+    @staticmethod
+    def get_in(db: sqlite3.Connection, incident_id: int) -> Incident:
+        row = db.execute(f"SELECT {COLUMNS} FROM incident WHERE id = ?", (incident_id,)).fetchone()
+        if row is None:
+            raise IncidentNotFound(f"no incident {incident_id}")
+        return _incident(row)
 
     def get(self, incident_id: int) -> Incident:
         with self._reading() as db:

@@ -1,66 +1,116 @@
-"""What the engine precomputes per device and point, and the condition state it keeps there.
+"""What the engine keeps per site, device and point, and the context of one evaluated message.
 
-Built once from the site so that evaluating a reading is one dict lookup and a branch on `kind`;
-points that no rule looks at are left out of the plan entirely.
+Plans are built once from the site, so evaluating a reading is one dict lookup and one method
+call on the point's plan; points that no rule looks at have no plan at all. Each plan class holds
+only the condition state its own rules need: a site's thousands of panel points stay small.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
-from fireroom.config import Site
-from fireroom.domain import point_id
-from fireroom.points import PointSpec, Role
+from fireroom.config import RulesConfig
+from fireroom.domain import Reading, Severity
+from services.rules.transitions import Clear, Raise, Transition
 
-__all__ = ["Active", "DevicePlan", "Kind", "PointPlan", "Slot", "build_plans"]
+if TYPE_CHECKING:
+    from services.rules.panel import Panel
+    from services.rules.pump import Pump
 
-# The condition signature of an active incident: the flags behind it, or ON for value rules.
-# None means no active condition. Comparing signatures tells "unchanged" from "updated".
+__all__ = [
+    "ON",
+    "Active",
+    "DevicePlan",
+    "Hold",
+    "PointPlan",
+    "Scan",
+    "SiteState",
+    "enabled_rules",
+]
+
+# The condition signature of an active incident: the flags or reasons behind it (ON when they
+# are unknown, as for an incident restored without them). None means no active condition.
+# Comparing signatures tells "unchanged" from "updated".
 Active = frozenset[str] | None
 ON: Final[frozenset[str]] = frozenset({"on"})
 
 
-class Kind(IntEnum):
-    FACP_POINT = 1
-    FACP_SYSTEM = 2
-    PUMP_ALARMS = 3
-    PRESSURE = 4
-    SENSOR_ONLY = 5  # only sensor health applies (level, temperature, other transmitters)
-
-
-class Slot(IntEnum):
-    """Index of a rule's state in `PointPlan.active`."""
-
-    FIRE = 0
-    PRE = 1
-    FAULT = 2
-    LOW = 3
-    SENSOR = 4
-
-
-_KINDS = {
-    Role.FACP_POINT: Kind.FACP_POINT,
-    Role.FACP_SYSTEM: Kind.FACP_SYSTEM,
-    Role.PUMP_ALARMS: Kind.PUMP_ALARMS,
-    Role.PRESSURE: Kind.PRESSURE,
-}
-
-
 @dataclass(slots=True, eq=False)
 class PointPlan:
+    """A point some rule looks at; subclasses hold their rules' state and judge readings."""
+
     device: str
     name: str
     subject: str
-    kind: Kind
     label: str
-    unit: str | None
-    low_limit: float
-    active: list[Active] = field(default_factory=lambda: [None] * len(Slot))
-    below_since: float | None = None  # message ts when the pressure first went low
-    streaks: list[int] = field(default_factory=lambda: [0] * 3)  # system summary, per slot
-    accepted: list[bool] = field(default_factory=lambda: [False] * 3)  # summary bit believed
+
+    def observe(self, reading: Reading, scan: Scan) -> None:
+        raise NotImplementedError
+
+    def restore(self, rule: str, detail: Mapping[str, Any]) -> bool:
+        """Take over an active incident of `rule` on this point; False if it is not ours."""
+        return False
+
+    @property
+    def where(self) -> str:
+        return f"{self.label} ({self.subject})"
+
+
+@dataclass(slots=True, eq=False)
+class Hold:
+    """A threshold condition that must last `hold` seconds to raise and clears with hysteresis."""
+
+    since: float | None = None  # message ts when the value first went beyond the limit
+    active: bool = False
+
+    def step(self, beyond: bool, back: bool, ts: float, hold: float) -> bool | None:
+        """True to raise, False to clear, None when nothing changes.
+
+        `beyond`: the value is past the limit; `back`: it is back past limit and hysteresis.
+        """
+        if beyond:
+            if self.since is None or ts < self.since:
+                self.since = ts
+            if not self.active and ts - self.since >= hold:
+                self.active = True
+                return True
+            return None
+        self.since = None
+        if self.active and back:
+            self.active = False
+            return False
+        return None
+
+
+@dataclass(slots=True, eq=False)
+class SiteState:
+    """Facts that rules on one device need from others: are the site's pumps all stopped?"""
+
+    # Pump devices running now, and those whose running state is unknown (not yet read, lost).
+    running: set[str] = field(default_factory=set)
+    unknown: set[str] = field(default_factory=set)
+    # Message ts since which every pump is known to be stopped; None while any runs or is unknown.
+    quiet_since: float | None = None
+    jockey_starts: int = 0  # starts of jockey pumps seen so far: proof that the pressure moved
+
+    def pump_state(self, device: str, running: bool | None, ts: float) -> None:
+        was_quiet = not self.running and not self.unknown
+        if running is None:
+            self.unknown.add(device)
+            self.running.discard(device)
+        else:
+            self.unknown.discard(device)
+            if running:
+                self.running.add(device)
+            else:
+                self.running.discard(device)
+        quiet = not self.running and not self.unknown
+        if not quiet:
+            self.quiet_since = None
+        elif not was_quiet or self.quiet_since is None:
+            self.quiet_since = ts
 
 
 @dataclass(slots=True, eq=False)
@@ -69,52 +119,43 @@ class DevicePlan:
     name: str
     subject: str
     comm_limit: float
+    rules: RulesConfig
+    on: frozenset[str]  # ids of the rules enabled for this device
     points: dict[str, PointPlan]
+    panel: Panel | None = None
+    pump: Pump | None = None
     last_good: float = 0.0  # clock.monotonic() of the last message with a usable reading
     comm_active: bool = False
-    # Points of this panel currently in each condition (slots FIRE, PRE, FAULT), so the
-    # system word's summary bit is trusted only when no point explains it.
-    in_condition: tuple[set[str], set[str], set[str]] = field(
-        default_factory=lambda: (set(), set(), set())
-    )
 
 
-def _plan(site: Site, device: str, spec: PointSpec, threshold: float) -> PointPlan | None:
-    if spec.role is None:
-        if spec.transmitter is None:
-            return None
-        kind = Kind.SENSOR_ONLY
-    else:
-        kind = _KINDS.get(spec.role, Kind.SENSOR_ONLY)
-    unit = spec.transmitter.unit if spec.transmitter is not None else spec.unit
-    return PointPlan(
-        device=device,
-        name=spec.name,
-        subject=point_id(site.id, device, spec.name),
-        kind=kind,
-        label=spec.label or spec.name,
-        unit=unit,
-        low_limit=spec.low_limit if spec.low_limit is not None else threshold,
-    )
+class Scan:
+    """One telemetry message under evaluation: its device, its time and what it decided."""
+
+    __slots__ = ("device", "on", "out", "site", "ts")
+
+    def __init__(self, device: DevicePlan, site: SiteState, ts: float) -> None:
+        self.device = device
+        self.site = site
+        self.ts = ts
+        self.on = device.on
+        self.out: list[Transition] = []
+
+    def raise_(
+        self, rule: str, plan: PointPlan, severity: Severity, message: str, detail: dict[str, Any]
+    ) -> None:
+        raised = Raise(rule, plan.subject, severity, message, detail, plan.device, plan.name)
+        self.out.append(raised)
+
+    def raise_device(
+        self, rule: str, severity: Severity, message: str, detail: dict[str, Any]
+    ) -> None:
+        """Raise on the device itself (`site/device`): a condition no single point shows."""
+        device = self.device
+        self.out.append(Raise(rule, device.subject, severity, message, detail, device.id, None))
+
+    def clear(self, rule: str, subject: str) -> None:
+        self.out.append(Clear(rule, subject))
 
 
-def build_plans(site: Site) -> dict[str, DevicePlan]:
-    rules = site.config.rules
-    plans: dict[str, DevicePlan] = {}
-    for device in site.config.devices:
-        points: dict[str, PointPlan] = {}
-        for spec in site.points.get(device.id, []):
-            plan = _plan(site, device.id, spec, rules.low_pressure.threshold)
-            if plan is None:
-                continue
-            points[spec.name] = plan
-        plans[device.id] = DevicePlan(
-            id=device.id,
-            name=device.name or device.id,
-            subject=f"{site.id}/{device.id}",
-            comm_limit=min(
-                rules.comm_loss.intervals * device.poll_interval, rules.comm_loss.cap_seconds
-            ),
-            points=points,
-        )
-    return plans
+def enabled_rules(rules: RulesConfig) -> frozenset[str]:
+    return frozenset(name for name, rule in rules if rule.enabled)

@@ -9,7 +9,8 @@ import random
 import secrets
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import aiomqtt
 import orjson
@@ -17,11 +18,14 @@ import orjson
 from fireroom import topics
 from fireroom.clock import Clock, SystemClock
 from fireroom.config import MqttConfig, Site
-from fireroom.errors import StoreError
 from fireroom.telemetry import MAX_PAYLOAD_BYTES, Telemetry, TelemetryError, decode
 from services.incidents import IncidentChange, IncidentStore
 from services.rules.engine import RulesEngine
-from services.rules.transitions import Raise, Transition
+from services.rules.record import record_transitions
+from services.rules.transitions import Transition
+
+if TYPE_CHECKING:
+    from services.compliance import ComplianceEngine
 
 __all__ = ["RulesService"]
 
@@ -47,6 +51,8 @@ class RulesService:
         clock: time source for the engine and the tick cadence.
         tick_interval: seconds between time-based rule checks (comm_loss).
         reconnect_min: first delay before reconnecting; doubles up to `reconnect_max`.
+        incident_writer: also given every recorded change (InfluxDB); must not block.
+        compliance: the test obligations engine, fed the same telemetry and ticks.
     """
 
     def __init__(
@@ -59,6 +65,8 @@ class RulesService:
         tick_interval: float = 0.2,
         reconnect_min: float = 0.5,
         reconnect_max: float = 15.0,
+        incident_writer: Callable[[list[IncidentChange]], None] | None = None,
+        compliance: ComplianceEngine | None = None,
     ) -> None:
         self.site = site
         self.mqtt = mqtt
@@ -74,6 +82,8 @@ class RulesService:
         self._topic = topics.incidents(site.id)
         self._restored = False
         self._apply_lock = asyncio.Lock()
+        self._incident_writer = incident_writer
+        self._compliance = compliance
 
     @property
     def engine(self) -> RulesEngine:
@@ -158,6 +168,8 @@ class RulesService:
         while True:
             await self._clock.sleep(self._tick_interval)
             transitions = self._engine.tick()
+            if self._compliance is not None:
+                transitions = transitions + self._compliance.tick()
             if transitions:
                 await self._apply(client, transitions)
 
@@ -172,6 +184,8 @@ class RulesService:
             self._stats["accepted"] += 1
             self._stats["readings"] += len(telemetry.readings)
             transitions = self._engine.evaluate(telemetry)
+            if self._compliance is not None:
+                transitions = transitions + self._compliance.evaluate(telemetry)
             if transitions:
                 await self._apply(client, transitions)
 
@@ -221,49 +235,14 @@ class RulesService:
         async with self._apply_lock:
             # SQLite commits (fsync) would stall the message loop; run them on a worker thread.
             changes = await asyncio.to_thread(self._write, transitions)
+            if self._incident_writer is not None:
+                self._incident_writer(changes)
             for change in changes:
                 self._outbox.append(orjson.dumps(change.to_dict()))
             await self._flush(client)
 
     def _write(self, transitions: Iterable[Transition]) -> list[IncidentChange]:
-        changes: list[IncidentChange] = []
-        for transition in transitions:
-            try:
-                if isinstance(transition, Raise):
-                    change: IncidentChange | None = self.store.raise_incident(
-                        site=self.site.id,
-                        rule=transition.rule,
-                        subject=transition.subject,
-                        severity=transition.severity,
-                        message=transition.message,
-                        detail=transition.detail,
-                        device=transition.device,
-                        point=transition.point,
-                    )
-                else:
-                    change = self.store.clear(transition.rule, transition.subject)
-            except StoreError:
-                self._stats["store_errors"] += 1
-                log.exception("rules[%s]: could not record %s", self.site.id, transition)
-                continue
-            if change is None or change.event is None:
-                continue
-            self._stats["changes"] += 1
-            incident = change.incident
-            level = logging.WARNING if isinstance(transition, Raise) else logging.INFO
-            log.log(
-                level,
-                "incident %d %s: %s %s [%s, %s] %s",
-                incident.id,
-                change.event.value,
-                incident.rule,
-                incident.subject,
-                incident.severity.value,
-                incident.state.value,
-                incident.message,
-            )
-            changes.append(change)
-        return changes
+        return record_transitions(self.store, self.site.id, transitions, self._stats)
 
     async def _flush(self, client: aiomqtt.Client) -> None:
         while self._outbox:

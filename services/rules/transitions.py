@@ -11,10 +11,21 @@ __all__ = [
     "COMM_LOSS",
     "DEVICE_FAULT",
     "FIRE_ALARM",
+    "HIGH_PRESSURE",
+    "ISOLATION",
+    "JOCKEY_SHORT_CYCLING",
     "LOW_PRESSURE",
+    "PRESSURE_DECAY",
     "PRE_ALARM",
+    "PUMP_FAIL_TO_START",
+    "PUMP_POWER_FAULT",
     "RULE_IDS",
     "SENSOR_FAILED",
+    "SENSOR_FLATLINE",
+    "SENSOR_OUT_OF_RANGE",
+    "SYSTEM_IN_MANUAL",
+    "TANK_LOW_LEVEL",
+    "TANK_LOW_TEMPERATURE",
     "Clear",
     "Raise",
     "Transition",
@@ -27,7 +38,36 @@ DEVICE_FAULT: Final = "device_fault"
 COMM_LOSS: Final = "comm_loss"
 LOW_PRESSURE: Final = "low_pressure"
 SENSOR_FAILED: Final = "sensor_failed"
-RULE_IDS: Final = (FIRE_ALARM, PRE_ALARM, DEVICE_FAULT, COMM_LOSS, LOW_PRESSURE, SENSOR_FAILED)
+ISOLATION: Final = "isolation"
+SYSTEM_IN_MANUAL: Final = "system_in_manual"
+PUMP_FAIL_TO_START: Final = "pump_fail_to_start"
+PUMP_POWER_FAULT: Final = "pump_power_fault"
+HIGH_PRESSURE: Final = "high_pressure"
+PRESSURE_DECAY: Final = "pressure_decay"
+JOCKEY_SHORT_CYCLING: Final = "jockey_short_cycling"
+SENSOR_OUT_OF_RANGE: Final = "sensor_out_of_range"
+SENSOR_FLATLINE: Final = "sensor_flatline"
+TANK_LOW_LEVEL: Final = "tank_low_level"
+TANK_LOW_TEMPERATURE: Final = "tank_low_temperature"
+RULE_IDS: Final = (
+    FIRE_ALARM,
+    PRE_ALARM,
+    DEVICE_FAULT,
+    COMM_LOSS,
+    LOW_PRESSURE,
+    SENSOR_FAILED,
+    ISOLATION,
+    SYSTEM_IN_MANUAL,
+    PUMP_FAIL_TO_START,
+    PUMP_POWER_FAULT,
+    HIGH_PRESSURE,
+    PRESSURE_DECAY,
+    JOCKEY_SHORT_CYCLING,
+    SENSOR_OUT_OF_RANGE,
+    SENSOR_FLATLINE,
+    TANK_LOW_LEVEL,
+    TANK_LOW_TEMPERATURE,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,9 @@ def test_separate_processes_raise_and_acknowledge_a_fire(
     health = httpx.get(f"{base}/health", timeout=5).json()
     assert health["status"] == "ok"
     assert httpx.get(f"http://127.0.0.1:{api_port}/openapi.json", timeout=5).status_code == 200
+    obligations = httpx.get(f"{base}/obligations", timeout=5)
+    assert obligations.status_code == 200, obligations.text
+    assert "pump-test-run" in obligations.text
 
     codes = processes.stop_all()
     assert codes == {"simulate": 0, "rules": 0, "gateway": 0, "api": 0}, {

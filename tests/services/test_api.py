@@ -10,6 +10,7 @@ import pytest
 from fireroom.domain import Severity
 from services.api import create_app
 from services.incidents import IncidentStore
+from tests.services.auth.accounts import login, make_users
 from tests.services.helpers import FakeClock
 
 SITE = "api-site"
@@ -48,10 +49,12 @@ def store(tmp_path: Path) -> Iterator[IncidentStore]:
 
 
 @pytest.fixture
-async def client(store: IncidentStore) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(store))
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-        yield client
+async def client(store: IncidentStore, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    with make_users(tmp_path / "users.sqlite3", FakeClock()) as users:
+        transport = httpx.ASGITransport(app=create_app(store, users=users))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            client.headers.update(await login(client, "alice"))
+            yield client
 
 
 async def test_list_and_filter(client: httpx.AsyncClient) -> None:
@@ -86,14 +89,16 @@ async def test_list_and_filter(client: httpx.AsyncClient) -> None:
     assert closed.json()["count"] == 0
 
 
-async def test_site_scope(store: IncidentStore) -> None:
-    transport = httpx.ASGITransport(app=create_app(store, site_id=SITE))
+async def test_site_scope(store: IncidentStore, tmp_path: Path) -> None:
+    users = make_users(tmp_path / "users.sqlite3", FakeClock())
+    transport = httpx.ASGITransport(app=create_app(store, site_id=SITE, users=users))
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        client.headers.update(await login(client, "alice"))
         body = (await client.get("/api/v1/incidents")).json()
         assert {i["site"] for i in body["data"]} == {SITE}
         other = store.list(site="elsewhere")[0]
         assert (await client.get(f"/api/v1/incidents/{other.id}")).status_code == 404
-        ack = await client.post(f"/api/v1/incidents/{other.id}/ack", json={"by": "x"})
+        ack = await client.post(f"/api/v1/incidents/{other.id}/ack", json={})
         assert ack.status_code == 404
         assert (await client.get("/api/v1/health")).json()["open_incidents"] == 2
 
@@ -112,14 +117,14 @@ async def test_get_ack_and_conflicts(client: httpx.AsyncClient, store: IncidentS
     assert body["acked_at"] is not None
     assert [e["kind"] for e in body["events"]] == ["raised", "acknowledged"]
     assert body["events"][1]["comment"] == "crew sent to zone 1"
-    again = await client.post(f"/api/v1/incidents/{incident.id}/ack", json={"by": "bob"})
+    again = await client.post(f"/api/v1/incidents/{incident.id}/ack", json={})
     assert again.status_code == 409
     assert "alice" in again.json()["detail"]
     store.clear("fire_alarm", incident.subject)
-    closed = await client.post(f"/api/v1/incidents/{incident.id}/ack", json={"by": "bob"})
+    closed = await client.post(f"/api/v1/incidents/{incident.id}/ack", json={})
     assert closed.status_code == 409
     assert "closed" in closed.json()["detail"]
-    missing = await client.post("/api/v1/incidents/424242/ack", json={"by": "bob"})
+    missing = await client.post("/api/v1/incidents/424242/ack", json={})
     assert missing.status_code == 404
     assert (await client.get("/api/v1/incidents/424242")).status_code == 404
 
@@ -129,7 +134,7 @@ async def test_cleared_incident_ack_closes_it(
 ) -> None:
     incident = store.list(rule="comm_loss", site=SITE)[0]
     store.clear("comm_loss", incident.subject)
-    response = await client.post(f"/api/v1/incidents/{incident.id}/ack", json={"by": "carol"})
+    response = await client.post(f"/api/v1/incidents/{incident.id}/ack", json={})
     assert response.json()["state"] == "closed"
     assert response.json()["cleared_at"] is not None
 
@@ -226,10 +231,12 @@ async def test_health_and_docs(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
 
 
-async def test_health_reports_a_broken_store(store: IncidentStore) -> None:
-    transport = httpx.ASGITransport(app=create_app(store))
-    store.close()
+async def test_health_reports_a_broken_store(store: IncidentStore, tmp_path: Path) -> None:
+    users = make_users(tmp_path / "users.sqlite3", FakeClock())
+    transport = httpx.ASGITransport(app=create_app(store, users=users))
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        client.headers.update(await login(client, "alice"))
+        store.close()
         health = await client.get("/api/v1/health")
         assert health.status_code == 503
         assert health.json()["status"] == "degraded"
@@ -237,14 +244,17 @@ async def test_health_reports_a_broken_store(store: IncidentStore) -> None:
         assert listing.status_code == 503
 
 
-async def test_serve_api_runs_and_stops_on_cancel(store: IncidentStore) -> None:
+async def test_serve_api_runs_and_stops_on_cancel(store: IncidentStore, tmp_path: Path) -> None:
     import asyncio
 
     from services.api import serve_api
     from tests.servers import free_port
 
     port = free_port()
-    task = asyncio.create_task(serve_api(store, "127.0.0.1", port, log_level="warning"))
+    task = asyncio.create_task(serve_api(
+            store, "127.0.0.1", port, log_level="warning",
+            users=make_users(tmp_path / "users.sqlite3", FakeClock()),
+        ))
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
 
         async def healthy() -> bool:
@@ -261,7 +271,10 @@ async def test_serve_api_runs_and_stops_on_cancel(store: IncidentStore) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     # The port is free again: a second server can bind it.
-    again = asyncio.create_task(serve_api(store, "127.0.0.1", port, log_level="warning"))
+    again = asyncio.create_task(serve_api(
+            store, "127.0.0.1", port, log_level="warning",
+            users=make_users(tmp_path / "users.sqlite3", FakeClock()),
+        ))
     await asyncio.sleep(0.2)
     assert not again.done()
     again.cancel()

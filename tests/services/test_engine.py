@@ -11,6 +11,7 @@ from services.rules import (
     FIRE_ALARM,
     LOW_PRESSURE,
     PRE_ALARM,
+    PUMP_POWER_FAULT,
     SENSOR_FAILED,
     Clear,
     Raise,
@@ -141,15 +142,29 @@ def test_pump_alarm_severity_and_updates(engine: RulesEngine) -> None:
     assert (raised[0].rule, raised[0].subject) == (DEVICE_FAULT, subject)
     assert raised[0].severity is Severity.MAJOR
     assert raised[0].detail == {"flags": ["under_voltage"]}
-    escalated = pump(engine, alarms=["under_voltage", "phase_loss_l2"])
+    # A locked rotor keeps the pump from running: the same incident, now critical.
+    escalated = pump(engine, alarms=["under_voltage", "locked_rotor"])
     assert isinstance(escalated[0], Raise)
     assert escalated[0].severity is Severity.CRITICAL
-    assert escalated[0].detail == {"flags": ["phase_loss_l2", "under_voltage"]}
-    assert pump(engine, alarms=["phase_loss_l2", "under_voltage"]) == []
+    assert escalated[0].detail == {"flags": ["locked_rotor", "under_voltage"]}
+    assert pump(engine, alarms=["locked_rotor", "under_voltage"]) == []
     assert keys(pump(engine)) == [("Clear", DEVICE_FAULT, subject)]
+
+
+def test_pump_power_flags_are_their_own_incident(engine: RulesEngine) -> None:
+    subject = f"{SITE}/pump-1/alarms"
+    both = pump(engine, alarms=["under_voltage", "phase_loss_l2"])
+    assert keys(both) == [("Raise", DEVICE_FAULT, subject), ("Raise", PUMP_POWER_FAULT, subject)]
+    assert isinstance(both[0], Raise)
+    assert both[0].detail == {"flags": ["under_voltage"]}
+    assert isinstance(both[1], Raise)
+    assert both[1].severity is Severity.CRITICAL
+    assert both[1].detail == {"flags": ["phase_loss_l2"]}
+    assert keys(pump(engine, alarms=["phase_loss_l2"])) == [("Clear", DEVICE_FAULT, subject)]
+    assert keys(pump(engine)) == [("Clear", PUMP_POWER_FAULT, subject)]
     second = pump(engine, alarms_2=["control_voltage_unhealthy"])
     assert isinstance(second[0], Raise)
-    assert second[0].subject == f"{SITE}/pump-1/alarms_2"
+    assert (second[0].rule, second[0].subject) == (PUMP_POWER_FAULT, f"{SITE}/pump-1/alarms_2")
     assert second[0].severity is Severity.CRITICAL
 
 
@@ -269,6 +284,7 @@ def test_disabled_rules_stay_silent(clock: FakeClock) -> None:
         fire_alarm={"enabled": False},
         comm_loss={"enabled": False},
         device_fault={"enabled": False},
+        pump_fail_to_start={"enabled": False},
     )
     engine = RulesEngine(site, clock)
     assert facp(engine, **{"L1-SD001": ["fire", "fault"]}) == []
@@ -287,10 +303,10 @@ def test_unknown_devices_points_and_sites_are_ignored(engine: RulesEngine) -> No
 def test_restored_incidents_clear_on_good_data(engine: RulesEngine, clock: FakeClock) -> None:
     assert engine.restore(FIRE_ALARM, SD1)
     assert engine.restore(COMM_LOSS, f"{SITE}/pump-1")
-    assert engine.restore(DEVICE_FAULT, f"{SITE}/pump-1/alarms", {"flags": ["power_loss"]})
+    assert engine.restore(PUMP_POWER_FAULT, f"{SITE}/pump-1/alarms", {"flags": ["power_loss"]})
     assert not engine.restore(FIRE_ALARM, f"{SITE}/facp-1/gone")
     # Still in fire: nothing new; restored flags unchanged: no update.
     assert facp(engine, **{"L1-SD001": ["fire"]}) == []
     assert keys(pump(engine, alarms=["power_loss"])) == [("Clear", COMM_LOSS, f"{SITE}/pump-1")]
     assert keys(facp(engine)) == [("Clear", FIRE_ALARM, SD1)]
-    assert keys(pump(engine)) == [("Clear", DEVICE_FAULT, f"{SITE}/pump-1/alarms")]
+    assert keys(pump(engine)) == [("Clear", PUMP_POWER_FAULT, f"{SITE}/pump-1/alarms")]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
+from services.api.auth import require
 from services.api.deps import SiteScopeDep, StoreDep
 from services.api.schemas import (
     AckRequest,
@@ -14,9 +15,10 @@ from services.api.schemas import (
     IncidentQuery,
     IncidentsPublic,
 )
+from services.auth import Permission, User
 from services.incidents import Incident, IncidentNotFound, IncidentStore
 
-__all__ = ["router"]
+__all__ = ["router", "scoped"]
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
@@ -28,7 +30,7 @@ _ERRORS: dict[int | str, dict[str, str]] = {
 }
 
 
-def _scoped(store: IncidentStore, incident_id: int, site: str | None) -> Incident:
+def scoped(store: IncidentStore, incident_id: int, site: str | None) -> Incident:
     incident = store.get(incident_id)
     if site is not None and incident.site != site:
         raise IncidentNotFound(f"no incident {incident_id}")
@@ -72,15 +74,24 @@ def get_incident(
     incident_id: IncidentId, store: StoreDep, site: SiteScopeDep
 ) -> IncidentDetailPublic:
     """One incident with its full event history."""
-    incident = _scoped(store, incident_id, site)
+    incident = scoped(store, incident_id, site)
     return IncidentDetailPublic.with_events(incident, store.events(incident_id))
 
 
 @router.post("/{incident_id}/ack", responses=_ERRORS)
 def acknowledge(
-    incident_id: IncidentId, body: AckRequest, store: StoreDep, site: SiteScopeDep
+    incident_id: IncidentId,
+    body: AckRequest,
+    store: StoreDep,
+    site: SiteScopeDep,
+    user: Annotated[User, Depends(require(Permission.OPERATE))],
 ) -> IncidentDetailPublic:
-    """Acknowledge an incident: active ones become acknowledged, cleared ones close."""
-    _scoped(store, incident_id, site)
-    change = store.acknowledge(incident_id, body.by, body.comment)
+    """Acknowledge an incident as the logged-in user: active ones become acknowledged,
+    cleared ones close. A `by` naming someone else is refused (422)."""
+    if body.by is not None and body.by != user.username:
+        raise HTTPException(
+            422, f"'by' is {body.by!r} but you are logged in as {user.username!r}; omit 'by'"
+        )
+    scoped(store, incident_id, site)
+    change = store.acknowledge(incident_id, user.username, body.comment)
     return IncidentDetailPublic.with_events(change.incident, store.events(incident_id))

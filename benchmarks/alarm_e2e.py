@@ -1,0 +1,202 @@
+"""Fire alarm end to end: panel register change → webhook, and → the console's SSE stream.
+
+    python -m benchmarks.alarm_e2e --alarms 50 --poll 1
+
+The example site runs in this process as `fireroom demo` runs it (simulators, gateway, rules,
+notifier and API on one event loop, so they share one core) against a real Mosquitto. Each alarm
+puts a different detector of `facp-1` into fire at a random moment; two clocks stop for it:
+(a) the webhook body naming that detector reaching a loopback HTTP receiver (the notifier's
+`webhook` channel, routed for critical incidents) and (b) the `raised` event for it arriving on an
+SSE client of GET /api/v1/events, which is what the console's board listens to.
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import yaml
+
+from fireroom.clock import SystemClock
+from fireroom.config import load_site
+from gateway import Gateway
+from services.incidents import IncidentStore
+from services.notify import NotifyService
+from services.rules.service import RulesService
+from simulators import SiteSimulator
+from tests.console.api import PASSWORD, running_api
+from tests.servers import free_port, run_mosquitto
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "site.yaml"
+
+
+class Arrivals:
+    """When each detector's alarm reached a receiver, by point name."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+        self.changed = asyncio.Event()
+
+    def seen(self, text: str, points: list[str]) -> None:
+        now = time.perf_counter()
+        for point in points:
+            if point in text and point not in self.at:
+                self.at[point] = now
+                self.changed.set()
+
+
+async def _webhook_receiver(
+    port: int, arrivals: Arrivals, points: list[str]
+) -> asyncio.Server:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.decode("latin-1").split("\r\n"):
+                    name, _, value = line.partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                body = await reader.readexactly(length)
+                arrivals.seen(body.decode("utf-8", "replace"), points)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n"
+                             b"content-type: application/json\r\n\r\n{}")
+                await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", port)
+
+
+async def _sse_client(base: str, arrivals: Arrivals, points: list[str],
+                      ready: asyncio.Event) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=None) as client:
+        login = await client.post("/api/v1/auth/login",
+                                  json={"username": "operator1", "password": PASSWORD})
+        login.raise_for_status()
+        headers = {"Authorization": f"Bearer {login.json()['token']}"}
+        async with client.stream("GET", "/api/v1/events", headers=headers) as response:
+            response.raise_for_status()
+            ready.set()
+            async for line in response.aiter_lines():
+                if line.startswith("data: "):
+                    event = orjson.loads(line[6:])
+                    if event["event"] == "raised":
+                        arrivals.seen(event["incident"]["subject"], points)
+
+
+def _site(root: Path, broker_port: int, hook_port: int, poll: float) -> Path:
+    data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    data["mqtt"] = {"host": "127.0.0.1", "port": broker_port}
+    data["data_dir"] = str(root / "data")
+    for device in data["devices"]:
+        device["transport"]["port"] = free_port()
+        device["poll_interval"] = poll
+    data["notifications"] = {
+        "channels": [{"id": "hook", "type": "webhook", "url": f"http://127.0.0.1:{hook_port}/"}],
+        "routes": [{"match": {"severity": ["critical"]}, "channels": ["hook"],
+                    "events": ["raised"]}],
+    }
+    path = root / "site.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def _stats(latencies: list[float]) -> dict[str, float | int | None]:
+    if not latencies:
+        return {"n": 0, "p50_s": None, "p99_s": None, "max_s": None}
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return {"n": len(ordered), "p50_s": round(statistics.median(ordered), 3),
+            "p99_s": round(p99, 3), "max_s": round(ordered[-1], 3)}
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory() as tmp, run_mosquitto(Path(tmp) / "mosquitto") as broker:
+        root = Path(tmp)
+        hook_port = free_port()
+        site = load_site(_site(root, broker.port, hook_port, args.poll))
+        points = [p.name for p in site.points["facp-1"] if p.name.startswith("L")]
+        if len(points) < args.alarms:
+            raise SystemExit(f"facp-1 has {len(points)} detector points, fewer than --alarms")
+        chosen = rng.sample(points, args.alarms)
+        clock = SystemClock()
+        store = IncidentStore(root / "incidents.sqlite3", clock)
+        hooks, board = Arrivals(), Arrivals()
+        receiver = await _webhook_receiver(hook_port, hooks, chosen)
+        notify = NotifyService(site, site.config.mqtt, store,
+                               outbox_path=root / "outbox.sqlite3", clock=clock)
+        services = {
+            "rules": RulesService(site, site.config.mqtt, store, clock=clock).run,
+            "gateway": Gateway(site, site.config.mqtt, clock=clock).run,
+            "notify": notify.run,
+        }
+        changed_at: dict[str, float] = {}
+        async with (
+            SiteSimulator(site, clock=clock) as sim,
+            running_api(store, root, site) as base,
+            asyncio.TaskGroup() as group,
+        ):
+            tasks = [group.create_task(job(), name=name) for name, job in services.items()]
+            ready = asyncio.Event()
+            tasks.append(group.create_task(_sse_client(base, board, chosen, ready), name="sse"))
+            async with asyncio.timeout(30):
+                await ready.wait()
+            await asyncio.sleep(args.warmup)
+            panel = sim.model.panel("facp-1")
+            for point in chosen:
+                # Random spacing: alarms land anywhere in the poll cycle, not in step with it.
+                await asyncio.sleep(rng.uniform(args.min_gap, args.max_gap))
+                changed_at[point] = time.perf_counter()
+                panel.set_point_state(point, "fire")
+            deadline = time.perf_counter() + args.settle
+            while time.perf_counter() < deadline and (
+                len(hooks.at) < len(chosen) or len(board.at) < len(chosen)
+            ):
+                await asyncio.sleep(0.1)
+            for task in tasks:
+                task.cancel()
+        receiver.close()
+        store.close()
+    return {
+        "benchmark": "alarm_e2e",
+        "alarms": args.alarms,
+        "poll_s": args.poll,
+        "gap_s": [args.min_gap, args.max_gap],
+        "webhook": _stats([hooks.at[p] - changed_at[p] for p in chosen if p in hooks.at]),
+        "sse_board": _stats([board.at[p] - changed_at[p] for p in chosen if p in board.at]),
+        "missed": {"webhook": len(chosen) - len(hooks.at),
+                   "sse_board": len(chosen) - len(board.at)},
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--alarms", type=int, default=50)
+    parser.add_argument("--poll", type=float, default=1.0)
+    parser.add_argument("--min-gap", type=float, default=0.3)
+    parser.add_argument("--max-gap", type=float, default=1.7)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--settle", type=float, default=15.0, help="wait for late arrivals")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(_run(args))))
+
+
+if __name__ == "__main__":
+    main()
