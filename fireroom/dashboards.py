@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import niquests
 from grafana_client.api import GrafanaApi
 from grafana_client.client import (
     GrafanaClientError,
@@ -132,11 +131,13 @@ def _asking(url: str, action: str) -> Iterator[None]:
         raise PushError(
             f"Grafana at {url} failed while {action} ({exc.status_code}: {_message(exc)})"
         ) from exc
-    except niquests.exceptions.JSONDecodeError as exc:
+    except ValueError as exc:
+        # The HTTP library's JSON error (a ValueError): something else answered on that URL.
         raise PushError(
             f"{url} did not answer as Grafana's HTTP API while {action}: {exc}"
         ) from exc
-    except (GrafanaException, niquests.exceptions.RequestException) as exc:
+    except (GrafanaException, OSError) as exc:
+        # The HTTP library's connection errors derive from OSError.
         raise PushError(f"cannot reach Grafana at {url} while {action}: {exc}") from exc
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fireroom.clock import Clock, SystemClock
+from fireroom.clock import Clock, SimulatedClock, SystemClock
 from fireroom.config import MqttConfig, Site
 
 if TYPE_CHECKING:
@@ -332,11 +332,11 @@ async def _demo_simulated(
     site: Site, scenario: Any, *, data_dir: Path, as_json: bool, duration: float | None
 ) -> int:
     """A scenario on a simulated clock: no servers, the whole timeline as fast as it goes."""
-    from fireroom.simrun import SimulatedRun, StepClock
+    from fireroom.simrun import SimulatedRun
     from services.incidents.store import IncidentStore
 
     start = scenario.start.timestamp() if scenario.start is not None else SystemClock().now()
-    clock = StepClock(start)
+    clock = SimulatedClock(start)
     path = _fresh_database(data_dir / f"simulated-{scenario.name}.sqlite3")
     store = IncidentStore(path, clock)
     records_path = _fresh_database(data_dir / f"simulated-{scenario.name}-records.sqlite3")

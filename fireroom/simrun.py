@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from fireroom.clock import SimulatedClock
 from fireroom.config import Site
 from fireroom.domain import Reading
 from fireroom.telemetry import Telemetry
@@ -27,7 +28,7 @@ from simulators.model import SiteModel
 from simulators.scenario import AppliedStep, Scenario
 from simulators.steps import apply_to_model
 
-__all__ = ["Engine", "SimulatedRun", "StepClock"]
+__all__ = ["Engine", "SimulatedRun"]
 
 log = logging.getLogger("fireroom.simrun")
 
@@ -40,26 +41,6 @@ class Engine(Protocol):
     def tick(self) -> list[Transition]: ...
 
 
-class StepClock:
-    """A clock that only moves when the run moves it."""
-
-    def __init__(self, start: float) -> None:
-        self._now = start
-        self._start = start
-
-    def now(self) -> float:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._now - self._start
-
-    async def sleep(self, seconds: float) -> None:
-        self._now += max(seconds, 0.0)
-
-    def set(self, now: float) -> None:
-        self._now = now
-
-
 @dataclass
 class SimulatedRun:
     """Plays `scenario` on `site` from Unix time `start`, as fast as the engines allow.
@@ -68,7 +49,7 @@ class SimulatedRun:
         site: the site; its simulation section links pumps and transmitters.
         scenario: steps at scenario seconds, expectations checked by the caller.
         store: where incidents go.
-        clock: the clock the engines were built with; the run sets its time.
+        clock: the clock the engines were built with; the run moves it forward.
         engines: rules and compliance engines, fed every sample in order.
         coarse: the longest step when nothing moves.
     """
@@ -76,7 +57,7 @@ class SimulatedRun:
     site: Site
     scenario: Scenario
     store: IncidentStore
-    clock: StepClock
+    clock: SimulatedClock
     engines: Sequence[Engine]
     coarse: float = 300.0
     seed: int = 0
@@ -120,7 +101,7 @@ class SimulatedRun:
             dt = max(min(dt, next_step - elapsed, self.scenario.duration - elapsed), 1e-3)
             self.model.tick(dt)
             elapsed += dt
-            self.clock.set(self.started_at + elapsed)
+            self.clock.advance_to(self.started_at + elapsed)
             self._sample()
         return self.changes
 

@@ -14,12 +14,12 @@ from fireroom.errors import StoreError
 from services.api.auth import AuditTrail, current_user
 from services.api.limits import BodyLimit
 from services.api.routes import auth as auth_routes
+from services.api.routes import compliance as compliance_routes
+from services.api.routes import devices, events, health, incidents
 from services.api.routes import duty as duty_routes
 from services.api.routes import handovers as handover_routes
 from services.api.routes import shelve as shelve_routes
 from services.api.routes import users as user_routes
-from services.api.routes import compliance as compliance_routes
-from services.api.routes import devices, events, health, incidents
 from services.auth import LoginLimiter, UserStore
 from services.incidents import IncidentNotFound, IncidentStore, InvalidTransition
 

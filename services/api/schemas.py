@@ -81,9 +81,9 @@ class AckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Who acknowledges is the logged-in user; an old client's `by` must name that user.
-    by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = (
-        None
-    )
+    by: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None
+    ) = None
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
 
 

@@ -143,12 +143,10 @@ class DutyService:
         return found[0] if found else None
 
     def handover_shift(self) -> Shift:
-        """The shift a handover now is for: the one just ended while its handover is due and
-        unsigned, else the current one (the outgoing operator signs near its end)."""
-        now = self.clock.now()
-        current = shift_at(self.shifts, now, self.zone)
-        within = self.shifts.handover_within_minutes * 60
-        if now < current.start + within and self._handed_over(current.start) is None:
+        """The shift a handover now is for: the one just ended while it is not signed (even
+        when overdue), else the current one (the outgoing operator signs near its end)."""
+        current = shift_at(self.shifts, self.clock.now(), self.zone)
+        if current.start > self.duty.created_at and self._handed_over(current.start) is None:
             return shift_at(self.shifts, current.start - 1, self.zone)
         return current
 

@@ -61,12 +61,12 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
     group.stop_all()
 
 
-def _poll(url: str, seconds: float, accept: Any) -> Any:
+def _poll(url: str, seconds: float, accept: Any, headers: dict[str, str]) -> Any:
     deadline = time.monotonic() + seconds
     last: Any = None
     while time.monotonic() < deadline:
         try:
-            last = httpx.get(url, timeout=2).json()
+            last = httpx.get(url, timeout=2, headers=headers).json()
         except httpx.HTTPError:
             last = None
         if last is not None and accept(last):
@@ -91,11 +91,26 @@ def test_separate_processes_raise_and_acknowledge_a_fire(
         wait_for_port("127.0.0.1", device["transport"]["port"])
     processes.start("rules", "rules", "--config", str(config), env=env)
     processes.start("gateway", "gateway", "--config", str(config), env=env)
+    added = subprocess.run(
+        [*FIREROOM, "user", "add", "--data-dir", data["data_dir"], "--username", "operator1",
+         "--role", "operator", "--password-stdin"],
+        input=b"kettle-smoke-2025\n", capture_output=True, timeout=30, check=False,
+    )
+    assert added.returncode == 0, added.stderr.decode()
     processes.start("api", "api", "--config", str(config), "--port", str(api_port))
     wait_for_port("127.0.0.1", api_port)
     base = f"http://127.0.0.1:{api_port}/api/v1"
+    assert httpx.get(f"{base}/incidents", timeout=5).status_code == 401
+    session = httpx.post(
+        f"{base}/auth/login", json={"username": "operator1", "password": "kettle-smoke-2025"},
+        timeout=5,
+    )
+    assert session.status_code == 200, session.text
+    auth = {"Authorization": f"Bearer {session.json()['token']}"}
 
-    listing = _poll(f"{base}/incidents?rule=fire_alarm", 30, lambda body: body["count"] >= 1)
+    listing = _poll(
+        f"{base}/incidents?rule=fire_alarm", 30, lambda body: body.get("count", 0) >= 1, auth
+    )
     incident = listing["data"][0]
     assert incident["subject"] == "tower-a/facp-1/L1-SD003"
     assert incident["state"] == "active_unacked"
@@ -104,16 +119,17 @@ def test_separate_processes_raise_and_acknowledge_a_fire(
         f"{base}/incidents/{incident['id']}/ack",
         json={"by": "operator1", "comment": "smoke from a kettle, panel to be reset"},
         timeout=5,
+        headers=auth,
     )
     assert answer.status_code == 200, answer.text
-    shown = httpx.get(f"{base}/incidents/{incident['id']}", timeout=5).json()
+    shown = httpx.get(f"{base}/incidents/{incident['id']}", timeout=5, headers=auth).json()
     assert shown["state"] == "active_acked"
     assert shown["acked_by"] == "operator1"
     assert [event["kind"] for event in shown["events"]] == ["raised", "acknowledged"]
     health = httpx.get(f"{base}/health", timeout=5).json()
     assert health["status"] == "ok"
     assert httpx.get(f"http://127.0.0.1:{api_port}/openapi.json", timeout=5).status_code == 200
-    obligations = httpx.get(f"{base}/obligations", timeout=5)
+    obligations = httpx.get(f"{base}/obligations", timeout=5, headers=auth)
     assert obligations.status_code == 200, obligations.text
     assert "pump-test-run" in obligations.text
 

@@ -142,7 +142,7 @@ async def test_cleared_incident_ack_closes_it(
 @pytest.mark.parametrize(
     "body",
     [
-        {},
+        {"by": "mallory"},  # someone else than the logged-in user
         {"by": ""},
         {"by": "   "},
         {"by": "x" * 65},
@@ -251,10 +251,10 @@ async def test_serve_api_runs_and_stops_on_cancel(store: IncidentStore, tmp_path
     from tests.servers import free_port
 
     port = free_port()
-    task = asyncio.create_task(serve_api(
-            store, "127.0.0.1", port, log_level="warning",
-            users=make_users(tmp_path / "users.sqlite3", FakeClock()),
-        ))
+    users = make_users(tmp_path / "users.sqlite3", FakeClock())
+    task = asyncio.create_task(
+        serve_api(store, "127.0.0.1", port, log_level="warning", users=users)
+    )
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
 
         async def healthy() -> bool:
@@ -271,10 +271,9 @@ async def test_serve_api_runs_and_stops_on_cancel(store: IncidentStore, tmp_path
     with pytest.raises(asyncio.CancelledError):
         await task
     # The port is free again: a second server can bind it.
-    again = asyncio.create_task(serve_api(
-            store, "127.0.0.1", port, log_level="warning",
-            users=make_users(tmp_path / "users.sqlite3", FakeClock()),
-        ))
+    again = asyncio.create_task(
+        serve_api(store, "127.0.0.1", port, log_level="warning", users=users)
+    )
     await asyncio.sleep(0.2)
     assert not again.done()
     again.cancel()

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from fireroom.domain import IncidentState
 from fireroom.obligation_binding import Obligation
+from services.api.auth import require
 from services.api.compliance_schemas import (
     IsolationPublic,
     IsolationsPublic,
@@ -24,6 +25,7 @@ from services.api.compliance_schemas import (
     SubjectPublic,
 )
 from services.api.deps import SiteScopeDep, StoreDep
+from services.auth import Permission, User
 from services.compliance import (
     AlreadyCorrected,
     ComplianceRegister,
@@ -102,8 +104,13 @@ def get_obligation(obligation_id: ObligationIdPath, register: RegisterDep) -> Ob
         409: {"description": "the corrected record was corrected already"},
     },
 )
-def create_record(body: RecordCreate, register: RegisterDep) -> RecordPublic:
-    """Record a test a person performed; it cannot be changed afterwards, only corrected."""
+def create_record(
+    _engineer: Annotated[User, Depends(require(Permission.RECORD_TESTS))],
+    body: RecordCreate,
+    register: RegisterDep,
+) -> RecordPublic:
+    """Record a test a person performed (engineers and above; the audit trail keeps who
+    entered it); it cannot be changed afterwards, only corrected."""
     evidence = NewEvidence(
         obligation=body.obligation,
         device=body.device,

@@ -33,8 +33,7 @@ def make_users(path: Path, clock: Clock) -> UserStore:
 
 async def login(client: httpx.AsyncClient, username: str) -> dict[str, str]:
     """Bearer headers for `username`'s new session."""
-    response = await client.post(
-        "/api/v1/auth/login", json={"username": username, "password": PASSWORD}
-    )
+    url = client.base_url.join("/api/v1/auth/login")  # whatever path the client is based at
+    response = await client.post(url, json={"username": username, "password": PASSWORD})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['token']}"}

@@ -13,6 +13,7 @@ from fireroom.domain import Severity
 from services.api import create_app
 from services.compliance import ComplianceRegister, RecordStore
 from services.incidents import IncidentStore
+from tests.services.auth.accounts import login, make_users
 from tests.services.compliance.sites import SITE, make_site
 from tests.services.compliance.test_status import ts
 
@@ -35,7 +36,7 @@ def stores(tmp_path: Path, clock: SimulatedClock) -> Iterator[tuple[IncidentStor
 
 @pytest.fixture
 async def client(
-    stores: tuple[IncidentStore, RecordStore], clock: SimulatedClock
+    stores: tuple[IncidentStore, RecordStore], clock: SimulatedClock, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
     incidents, records = stores
     site = make_site(
@@ -43,11 +44,14 @@ async def client(
         roles={"diesel_pump": ["pump-2"], "jockey_pump": ["jockey-1"]},
     )
     register = ComplianceRegister(site, records, clock)
-    app = create_app(incidents, site_id=SITE, compliance=register)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://api/api/v1"
-    ) as client:
-        yield client
+    with make_users(tmp_path / "users.sqlite3", clock) as users:
+        app = create_app(incidents, site_id=SITE, compliance=register, users=users)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api/api/v1"
+        ) as client:
+            # Recording tests needs an engineer.
+            client.headers.update(await login(client, "engineer1"))
+            yield client
 
 
 def record(**given: object) -> dict[str, object]:
@@ -255,12 +259,14 @@ async def test_isolation_register(
 
 
 async def test_without_a_site_config_obligations_are_unavailable(
-    stores: tuple[IncidentStore, RecordStore],
+    stores: tuple[IncidentStore, RecordStore], clock: SimulatedClock, tmp_path: Path
 ) -> None:
-    app = create_app(stores[0])
+    users = make_users(tmp_path / "users.sqlite3", clock)
+    app = create_app(stores[0], users=users)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://api/api/v1"
     ) as client:
+        client.headers.update(await login(client, "engineer1"))
         assert (await client.get("/obligations")).status_code == 503
         assert (await client.post("/test-records", json=record())).status_code == 503
         assert (await client.get("/isolations")).json() == {"data": [], "count": 0}
