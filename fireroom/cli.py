@@ -89,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     rules.add_argument("--config", type=Path, required=True)
     rules.add_argument("--data-dir", type=Path)
 
+    notify = commands.add_parser("notify", help="send alerts to maintenance engineers")
+    notify.add_argument("--config", type=Path, required=True)
+    notify.add_argument("--data-dir", type=Path, help="incident store and alert outbox")
+
     api = commands.add_parser("api", help="serve the HTTP API")
     api.add_argument("--config", type=Path, help="site config (for its data directory)")
     api.add_argument("--data-dir", type=Path)
@@ -204,6 +208,9 @@ def _run(args: argparse.Namespace) -> int:
                 metrics=_metrics(args),
             )
         )
+    if args.command == "notify":
+        site = _load(args.config)
+        return asyncio.run(runners.notify(site, _data_dir(site, args.data_dir)))
     if args.command == "api":
         api_site = _load(args.config) if args.config else None
         data_dir = _data_dir(api_site, args.data_dir)

@@ -190,6 +190,30 @@ async def rules(
     return 0
 
 
+OUTBOX = "notify-outbox.sqlite3"
+
+
+def _notifier(site: Site, mqtt: MqttConfig, store: Any, data_dir: Path, clock: Clock) -> Any:
+    """The alert service, or None when the site routes no alerts."""
+    if not site.config.notifications.routes:
+        return None
+    from services.notify.service import NotifyService
+
+    log.info("alerts to engineers: %d route(s), outbox in %s",
+             len(site.config.notifications.routes), data_dir / OUTBOX)
+    return NotifyService(site, mqtt, store, outbox_path=data_dir / OUTBOX, clock=clock)
+
+
+async def notify(site: Site, data_dir: Path) -> int:
+    store = _open_store(data_dir)
+    notifier = _notifier(site, _mqtt(site), store, data_dir, SystemClock())
+    if notifier is None:
+        log.error("site %s has no notification routes: nothing to send", site.id)
+        return 2
+    await _run_until_stopped({f"notify[{site.id}]": notifier.run})
+    return 0
+
+
 async def api(site: Site | None, data_dir: Path, host: str, port: int) -> int:
     from services.api import serve_api
     from services.compliance import open_register
@@ -297,6 +321,9 @@ async def demo(
                                  users=users, duty=duty),
         "duty": duty.run,
     }
+    notifier = _notifier(site, mqtt, store, data_dir, clock)
+    if notifier is not None:
+        jobs["notify"] = notifier.run
     if incidents is not None:
         jobs["incidents.influx"] = incidents.run
         if gateway_service.metrics is not None:

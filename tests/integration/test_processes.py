@@ -3,9 +3,11 @@ Mosquitto, and the one-process demo, as a user runs them."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -97,6 +99,7 @@ def test_separate_processes_raise_and_acknowledge_a_fire(
         input=b"kettle-smoke-2025\n", capture_output=True, timeout=30, check=False,
     )
     assert added.returncode == 0, added.stderr.decode()
+    processes.start("notify", "notify", "--config", str(config), env=env)
     processes.start("api", "api", "--config", str(config), "--port", str(api_port))
     wait_for_port("127.0.0.1", api_port)
     base = f"http://127.0.0.1:{api_port}/api/v1"
@@ -133,8 +136,21 @@ def test_separate_processes_raise_and_acknowledge_a_fire(
     assert obligations.status_code == 200, obligations.text
     assert "pump-test-run" in obligations.text
 
+    # The example site routes critical incidents to an MQTT alert channel: the notifier process
+    # took the fire alarm from the incidents topic and sent it.
+    outbox = tmp_path / "data" / "notify-outbox.sqlite3"
+    deadline = time.monotonic() + 15
+    sent: list[tuple[str, str]] = []
+    while not sent and time.monotonic() < deadline:
+        time.sleep(0.2)
+        if outbox.exists():
+            with contextlib.closing(sqlite3.connect(outbox)) as db:
+                query = "SELECT channel, state FROM alert WHERE state = 'sent'"
+                sent = db.execute(query).fetchall()
+    assert sent == [("alerts-topic", "sent")]
+
     codes = processes.stop_all()
-    assert codes == {"simulate": 0, "rules": 0, "gateway": 0, "api": 0}, {
+    assert codes == {"simulate": 0, "rules": 0, "gateway": 0, "notify": 0, "api": 0}, {
         name: processes.log(name)[-2000:] for name in codes
     }
 
