@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import uvicorn
 
@@ -14,6 +15,7 @@ from fireroom.config import Site
 from services.api.app import create_app
 from services.auth import Role, UserStore
 from services.compliance import open_register
+from services.duty import DutyService, DutyStore
 from services.incidents import IncidentStore
 from tests.servers import free_port, wait_for_port
 
@@ -25,13 +27,22 @@ USERS = {"operator1": Role.OPERATOR, "operator2": Role.OPERATOR, "admin": Role.A
 async def running_api(
     store: IncidentStore, data_dir: Path, site: Site | None = None
 ) -> AsyncIterator[str]:
-    """Serves until the block ends; yields the base URL."""
+    """Serves until the block ends; yields the base URL. With `site`, the duty service
+    (duty log, check-in, handovers) is wired in as `fireroom api --config` does."""
     clock = SystemClock()
     users = UserStore(data_dir / "users.sqlite3", clock)
     for name, role in USERS.items():
         users.add(name, PASSWORD, role, display_name=name)
     register = open_register(site, data_dir, clock) if site is not None else None
-    app = create_app(store, users=users, compliance=register, clock=clock)
+    duty = None
+    if site is not None:
+        duty = DutyService(
+            site=site.id, zone=ZoneInfo(site.config.site.timezone), shifts=site.config.shifts,
+            duty=DutyStore(data_dir / "duty.sqlite3", created_at=clock.now()), incidents=store,
+            clock=clock, register=register,
+        )
+        duty.tick()  # the first status entry, so the duty log is not empty
+    app = create_app(store, users=users, compliance=register, duty=duty, clock=clock)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(), name="api")
@@ -42,3 +53,5 @@ async def running_api(
         server.should_exit = True
         await asyncio.gather(task, return_exceptions=True)
         users.close()
+        if duty is not None:
+            duty.duty.close()

@@ -2,8 +2,10 @@
 pymodbus simulators, the gateway, real Mosquitto, the rules service and the API with the console.
 
 A fire alarm played on the simulated panel must appear on the board without a reload (through
-the SSE stream), and the operator acknowledges it from the board. Screenshots go to
-test-artifacts/console/ for people to look at; nothing is judged from them.
+the SSE stream), and the operator acknowledges it from the board, writes the duty log and signs
+the shift handover; the next operator logs in, is refused until every open critical/major
+incident is ticked, and accepts. Screenshots go to test-artifacts/console/ for people to look
+at; nothing is judged from them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,9 +63,17 @@ async def console(mosquitto: Broker, tmp_path: Path) -> AsyncIterator[tuple[str,
     store.close()
 
 
-@pytest.mark.timeout(120)
+async def _login(page: Any, username: str) -> None:
+    await page.locator("#login-view").wait_for()
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_selector("#live.on")
+
+
+@pytest.mark.timeout(180)
 @pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium is not installed")
-async def test_fire_alarm_reaches_the_board_live_and_is_acknowledged(
+async def test_fire_alarm_live_ack_and_shift_handover(
     console: tuple[str, SiteSimulator],
 ) -> None:
     base, sim = console
@@ -72,10 +83,7 @@ async def test_fire_alarm_reaches_the_board_live_and_is_acknowledged(
         page = await browser.new_page(viewport={"width": 1600, "height": 900}, locale="zh-CN")
         page.set_default_timeout(WAIT_MS)
         await page.goto(f"{base}/")
-        await page.fill("input[name=username]", "operator1")
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("#login-form button[type=submit]")
-        await page.wait_for_selector("#live.on")
+        await _login(page, "operator1")
         await page.screenshot(path=ARTIFACTS / "01-board-quiet.png")
 
         # Played now rather than at its scheduled time, so the page is already open.
@@ -84,16 +92,75 @@ async def test_fire_alarm_reaches_the_board_live_and_is_acknowledged(
         fire = page.locator("#board tr.fire[data-rule=fire_alarm]")
         await fire.first.wait_for()
         assert "L1-SD003" in await fire.first.inner_text()
+        fire_id = int(await fire.first.get_attribute("data-incident") or 0)
         await page.screenshot(path=ARTIFACTS / "02-fire-alarm-zh.png")
 
         await fire.first.locator("button.ack").click()
         await page.locator("#board tr.fire.st-active_acked").first.wait_for()
 
+        # Duty log: check in, write a note; the newest entry is on top.
+        await page.click("nav button[data-tab=duty]")
+        await page.click("#check-in")
+        await page.locator("#on-duty", has_text="operator1").wait_for()
+        await page.fill("#duty-form input[name=text]", "L1-SD003 现场确认为误报，已复位探测器")
+        await page.click("#duty-form button[type=submit]")
+        await page.locator("#duty-list tr", has_text="现场确认为误报").wait_for()
+        await page.screenshot(path=ARTIFACTS / "03-duty-log-zh.png")
+
+        # The outgoing operator signs the handover; the draft lists the fire alarm.
+        await page.click("nav button[data-tab=handover]")
+        draft = page.locator("#draft-form")
+        await draft.locator("[data-part=open_incidents] li", has_text="L1-SD003").wait_for()
+        await draft.locator("textarea[name=notes]").fill("一层 L1-SD003 火警已确认，待维保复查。")
+        await page.screenshot(path=ARTIFACTS / "04-handover-draft-zh.png")
+        await page.click("#sign-handover")
+        waiting = page.locator("#handover-waiting")
+        await waiting.wait_for()
+        assert "operator1" in await waiting.inner_text()
+        await page.screenshot(path=ARTIFACTS / "05-handover-signed-zh.png")
+
+        await page.click("#logout")
+        await _login(page, "operator2")
+
+        # The incoming operator: refused (422) until the fire alarm is ticked.
+        await page.click("nav button[data-tab=handover]")
+        accept = page.locator("#accept-form")
+        await accept.locator("p.notes", has_text="L1-SD003").wait_for()
+        await accept.locator("textarea[name=notes]").fill("已接班，火警已知悉。")
+        await page.click("#accept-handover")
+        error = page.locator("#accept-error")
+        await error.wait_for()
+        assert f"#{fire_id}" in await error.inner_text()
+        missing = page.locator(f"#accept-form label.check.missing[data-incident='{fire_id}']")
+        await missing.wait_for()
+        await page.screenshot(path=ARTIFACTS / "06-accept-refused-zh.png")
+
+        for box in await page.locator("#accept-form input[name=ack]").all():
+            await box.check()
+        await page.click("#accept-handover")
+        accepted = page.locator("#handover-accepted")
+        await accepted.wait_for()
+        text = await accepted.inner_text()
+        assert "operator2" in text
+        assert f"#{fire_id}" in text
+        await page.screenshot(path=ARTIFACTS / "07-handover-accepted-zh.png")
+
+        printed = await page.request.get(
+            base + (await accepted.locator("a.print").get_attribute("href") or "")
+        )
+        assert printed.ok
+        assert "operator2" in await printed.text()
+
         await page.click("#lang")
+        await page.locator("#handover-accepted h2", has_text="Accepted").wait_for()
+        await page.screenshot(path=ARTIFACTS / "08-handover-accepted-en.png")
+
+        await page.click("nav button[data-tab=board]")
         await page.locator("#board th", has_text="Severity").wait_for()
-        await page.screenshot(path=ARTIFACTS / "03-acknowledged-en.png")
+        await page.locator("#board tr.fire.st-active_acked").first.wait_for()
+        await page.screenshot(path=ARTIFACTS / "09-board-en.png")
 
         await page.click("nav button[data-tab=devices]")
         await page.locator("#device-list tr").first.wait_for()
-        await page.screenshot(path=ARTIFACTS / "04-devices-en.png")
+        await page.screenshot(path=ARTIFACTS / "10-devices-en.png")
         await browser.close()

@@ -2,10 +2,15 @@
 // so the console keeps working if a proxy strips cookies.
 const BASE = "/api/v1";
 
+// `detail` is kept as sent: a string, a validation list, or an object such as the handover
+// acceptance's {"message", "missing_incident_ids"}.
 export class ApiError extends Error {
   constructor(status, detail) {
-    super(typeof detail === "string" ? detail : JSON.stringify(detail));
+    super(typeof detail === "string" ? detail
+      : (detail && typeof detail === "object" && typeof detail.message === "string")
+        ? detail.message : JSON.stringify(detail));
     this.status = status;
+    this.detail = detail;
   }
 }
 

@@ -23,7 +23,18 @@ function time(iso) {
   return new Date(iso).toLocaleString(language(), { hour12: false });
 }
 
-function say(text) { $("#message").textContent = text; }
+// Errors in red; a confirmation (a string key) in green, re-translated on a language switch.
+function say(text) {
+  delete $("#message").dataset.i18n;
+  $("#message").className = "error";
+  $("#message").textContent = text;
+}
+
+function tell(key) {
+  say(t(key));
+  $("#message").className = "notice";
+  $("#message").dataset.i18n = key;
+}
 
 function failed(error) {
   if (error instanceof ApiError && error.status === 401) return showLogin();
@@ -121,56 +132,152 @@ function shelve(incident) {
   dialog.showModal();
 }
 
-function critical(i) { return i.severity === "critical" || i.severity === "major"; }
+// -- handover (交接班) ------------------------------------------------------------------------
+// GET /handovers/current is the live draft report for the shift being handed over; GET
+// /handovers lists signed handovers newest first, an unaccepted one is waiting for the
+// incoming operator. Accepting takes over every open critical and major incident, each ticked.
 
-async function loadHandover() {
-  const box = $("#handover");
-  let current = null;
-  try { current = await api("/handovers/current"); } catch (error) {
-    if (!(error instanceof ApiError && error.status === 404)) throw error;
-  }
-  const pending = current && current.id && !current.accepted_at && current.status !== "accepted";
-  if (pending && current.from_user !== user?.username && current.created_by !== user?.username) {
-    const open = (current.open_incidents ?? [...incidents.values()]).filter(critical);
-    const form = el("form", { id: "accept-form" },
-      el("h2", {}, t("handover_pending")),
-      el("p", {}, `${t("handover_from")}: ${current.from_user ?? current.created_by ?? ""}`),
-      el("p", { class: "notes" }, current.notes ?? ""),
-      el("h3", {}, t("handover_ack_needed")),
-      ...open.map((i) => el("label", { class: "check" },
-        el("input", { type: "checkbox", name: "ack", value: i.id }),
-        ` ${t(`sev_${i.severity}`)} · ${i.subject} · ${i.message}`)),
-      el("label", {}, t("accept_notes"), el("textarea", { name: "notes" })),
-      el("div", { class: "row" },
-        el("button", { type: "submit", id: "accept-handover" }, t("handover_accept")),
-        el("a", { href: `/api/v1/handovers/${current.id}/print`, target: "_blank" }, t("handover_print"))));
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const ids = [...form.querySelectorAll("input[name=ack]:checked")].map((c) => Number(c.value));
-      try {
-        await api(`/handovers/${current.id}/accept`, { method: "POST",
-          body: { notes: form.notes.value, acknowledged_incident_ids: ids } });
-        say(t("handover_accepted"));
-        await loadHandover();
-      } catch (error) { failed(error); }
-    });
-    box.replaceChildren(form);
-    return;
-  }
+const MUST_ACK = new Set(["critical", "major"]);
+let handover = { draft: null, list: [], checked: new Set(), missing: [], error: "" };
+
+function printLink(id) {
+  return el("a", { class: "print", href: `/api/v1/handovers/${id}/print`, target: "_blank",
+    rel: "noopener" }, t("handover_print"));
+}
+
+function incidentLine(i) {
+  return `${t(`sev_${i.severity}`)} · ${t(`st_${i.state}`)} · ${i.subject} · ${i.message}`;
+}
+
+// The report's sections: open incidents, isolations, manual systems, offline devices, tests due.
+function reportView(report) {
+  const section = (key, items, line) => el("div", { class: "report-part", "data-part": key },
+    el("h3", {}, `${t(`rep_${key}`)} (${items.length})`),
+    items.length ? el("ul", {}, ...items.map((item) => el("li", {}, line(item))))
+      : el("p", { class: "muted" }, t("rep_none")));
+  const test = (o) => [o.title, o.device, t(`test_${o.state}`), time(o.due)].filter(Boolean).join(" · ");
+  return el("div", { class: "report" },
+    el("p", {}, `${t("shift")}: ${time(report.shift_start)} – ${time(report.shift_end)}`
+      + ` · ${t("on_duty")}: ${(report.on_duty ?? []).join(", ") || "—"}`),
+    section("open_incidents", report.open_incidents ?? [], incidentLine),
+    section("isolations", report.isolations ?? [], incidentLine),
+    section("systems_in_manual", report.systems_in_manual ?? [], incidentLine),
+    section("devices_offline", report.devices_offline ?? [], incidentLine),
+    section("tests_due", report.tests_due ?? [], test));
+}
+
+function signedBy(h) {
+  return el("p", { class: "signed" },
+    `${t("handover_from")}: ${h.signed_by} · ${time(h.signed_at)} · `
+    + `${t("shift")}: ${time(h.shift_start)} – ${time(h.shift_end)}`);
+}
+
+function acceptForm(pending) {
+  // The server checks the incidents open now, so the list comes from the live draft.
+  const open = (handover.draft?.open_incidents ?? []).filter((i) => MUST_ACK.has(i.severity));
+  const missing = new Set(handover.missing);
+  const form = el("form", { id: "accept-form", "data-handover": pending.id },
+    el("h2", {}, t("handover_pending")),
+    signedBy(pending),
+    el("h3", {}, t("handover_notes_from")),
+    el("p", { class: "notes" }, pending.notes || "—"),
+    el("h3", {}, t("handover_ack_needed")),
+    open.length ? "" : el("p", { class: "muted" }, t("handover_nothing_to_ack")),
+    ...open.map((i) => el("label", { class: missing.has(i.id) ? "check missing" : "check",
+      "data-incident": i.id },
+      el("input", { type: "checkbox", name: "ack", value: i.id,
+        checked: handover.checked.has(i.id) ? "checked" : false }),
+      ` #${i.id} · ${incidentLine(i)}`)),
+    handover.error ? el("p", { id: "accept-error", class: "error", role: "alert" }, handover.error) : "",
+    el("label", {}, t("accept_notes"), el("textarea", { name: "notes" })),
+    el("div", { class: "row" },
+      el("button", { type: "submit", id: "accept-handover" }, t("handover_accept")),
+      printLink(pending.id)),
+    el("details", {}, el("summary", {}, t("handover_report")), reportView(pending.report)));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const ids = [...form.querySelectorAll("input[name=ack]:checked")].map((c) => Number(c.value));
+    handover.checked = new Set(ids);
+    try {
+      await api(`/handovers/${pending.id}/accept`, { method: "POST",
+        body: { notes: form.notes.value, acknowledged_incident_ids: ids } });
+      handover.checked = new Set();
+      handover.missing = [];
+      handover.error = "";
+      tell("handover_accepted");
+      await loadHandover();
+    } catch (error) {
+      const missingIds = error instanceof ApiError ? error.detail?.missing_incident_ids : null;
+      if (!Array.isArray(missingIds)) return failed(error);
+      // Someone's incident is not ticked (or a new one came in): say which, and show them.
+      handover.missing = missingIds;
+      handover.error = `${t("handover_missing")}: ${missingIds.map((id) => `#${id}`).join(", ")}`;
+      await loadHandover();
+    }
+  });
+  return form;
+}
+
+function signForm(draft) {
   const form = el("form", { id: "draft-form" },
-    el("h2", {}, pending ? t("handover_pending") : t("handover_draft")),
-    pending ? el("p", { class: "notes" }, current.notes ?? "") : "",
-    pending ? "" : el("label", {}, t("handover_notes"), el("textarea", { name: "notes", required: true })),
-    pending ? "" : el("button", { type: "submit", id: "sign-handover" }, t("handover_sign")));
+    el("h2", {}, t("handover_draft")),
+    reportView(draft),
+    el("label", {}, t("handover_notes"), el("textarea", { name: "notes", maxlength: 4000 })),
+    el("button", { type: "submit", id: "sign-handover" }, t("handover_sign")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
       await api("/handovers", { method: "POST", body: { notes: form.notes.value } });
-      say(t("saved"));
+      tell("handover_signed");
       await loadHandover();
     } catch (error) { failed(error); }
   });
-  box.replaceChildren(form);
+  return form;
+}
+
+function handoverCard(h) {
+  const accepted = Boolean(h.accepted_at);
+  return el("div", { class: accepted ? "handover-record accepted" : "handover-record waiting",
+    id: accepted ? "handover-accepted" : "handover-waiting", "data-handover": h.id },
+    el("h2", {}, accepted ? t("handover_accepted") : t("handover_waiting")),
+    signedBy(h),
+    el("p", { class: "notes" }, h.notes || "—"),
+    accepted ? el("p", { class: "accepted-by" },
+      `${t("handover_to")}: ${h.accepted_by} · ${time(h.accepted_at)}`
+      + (h.acknowledged_incident_ids.length
+        ? ` · ${t("handover_taken_over")}: ${h.acknowledged_incident_ids.map((id) => `#${id}`).join(", ")}`
+        : "")) : "",
+    accepted && h.acceptance_notes ? el("p", { class: "notes" }, h.acceptance_notes) : "",
+    el("div", { class: "row" }, printLink(h.id)));
+}
+
+function renderHandover() {
+  const { draft, list } = handover;
+  if (!draft) return;
+  const pending = list.find((h) => !h.accepted_at);
+  const parts = [];
+  if (pending && pending.signed_by !== user?.username) parts.push(acceptForm(pending));
+  else if (pending) parts.push(handoverCard(pending));
+  const done = list.find((h) => h.shift_end === draft.shift_end);
+  if (done && done !== pending) parts.push(handoverCard(done));
+  // One handover per shift: once this shift's is signed, there is nothing more to sign.
+  if (!done && !pending) parts.push(signForm(draft));
+  $("#handover").replaceChildren(...parts);
+}
+
+async function loadHandover() {
+  const [draft, list] = await Promise.all([api("/handovers/current"), api("/handovers")]);
+  handover.draft = draft;
+  handover.list = rows(list);
+  renderHandover();
+}
+
+function renderOnDuty(present) {
+  const people = present.on_duty ?? [];
+  $("#on-duty").className = people.length < present.min_operators ? "on-duty short" : "on-duty";
+  $("#on-duty").textContent = `${t("on_duty")}: `
+    + (people.map((p) => `${p.username} (${t("since")} ${time(p.since)})`).join(", ") || "—")
+    + ` · ${t("min_operators")} ${present.min_operators}`;
 }
 
 function table(target, items, cells) {
@@ -181,8 +288,12 @@ const LOADERS = {
   board: loadBoard,
   handover: loadHandover,
   async duty() {
-    const data = await api("/duty/log");
-    table("#duty-list", rows(data), (e) => [time(e.at ?? e.created_at), e.author ?? e.by ?? "", e.kind ?? "", e.text ?? e.entry ?? ""]);
+    const [log, present] = await Promise.all([api("/duty/log?limit=200"), api("/duty")]);
+    renderOnDuty(present);
+    // Oldest first from the server; the newest entry goes on top.
+    table("#duty-list", rows(log).reverse(), (e) => [
+      time(e.at), el("span", { class: `kind kind-${e.kind}` }, t(`log_${e.kind}`)),
+      e.author ?? t("log_system"), e.text]);
   },
   async obligations() {
     const data = await api("/obligations");
@@ -199,7 +310,10 @@ const LOADERS = {
   },
 };
 
+let tab = "board";
+
 async function openTab(name) {
+  tab = name;
   say("");
   for (const button of document.querySelectorAll("nav button")) {
     button.classList.toggle("current", button.dataset.tab === name);
@@ -211,6 +325,9 @@ async function openTab(name) {
 function showLogin() {
   source?.close();
   user = null;
+  incidents.clear();
+  handover = { draft: null, list: [], checked: new Set(), missing: [], error: "" };
+  $("#handover").replaceChildren();
   $("#main-view").hidden = true;
   $("#login-view").hidden = false;
   $("#logout").hidden = true;
@@ -253,6 +370,8 @@ async function start() {
     setLanguage(language() === "en" ? "zh-CN" : "en");
     $("#lang").textContent = t("switch_lang");
     renderBoard();
+    if (tab === "handover") renderHandover();
+    else if (tab !== "board") LOADERS[tab]().catch(failed);
   });
   $("#login-form").addEventListener("submit", login);
   $("#logout").addEventListener("click", async () => {
@@ -271,9 +390,11 @@ async function start() {
       await LOADERS.duty();
     } catch (error) { failed(error); }
   });
-  $("#check-in").addEventListener("click", async () => {
-    try { await api("/duty/check-in", { method: "POST", body: {} }); await LOADERS.duty(); } catch (error) { failed(error); }
-  });
+  for (const [button, path] of [["#check-in", "/duty/check-in"], ["#check-out", "/duty/check-out"]]) {
+    $(button).addEventListener("click", async () => {
+      try { renderOnDuty(await api(path, { method: "POST" })); await LOADERS.duty(); } catch (error) { failed(error); }
+    });
+  }
   setInterval(() => { $("#clock").textContent = time(new Date().toISOString()); }, 1000);
   try {
     const me = await api("/auth/me");
