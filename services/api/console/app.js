@@ -297,11 +297,12 @@ const LOADERS = {
   },
   async obligations() {
     const data = await api("/obligations");
-    table("#obligation-list", rows(data), (o) => [o.status ?? "", o.title ?? o.name ?? o.id, o.next_due ?? o.due ?? ""]);
+    // The worst state of the obligation's subjects, its title and its earliest due date.
+    table("#obligation-list", rows(data), (o) => [o.state, `${o.title} (${o.period})`, time(o.due)]);
   },
   async isolations() {
     const data = await api("/isolations");
-    table("#isolation-list", rows(data), (i) => [i.subject ?? i.point ?? "", i.message ?? i.reason ?? "", time(i.since ?? i.raised_at)]);
+    table("#isolation-list", rows(data), (i) => [i.subject, i.message, time(i.since)]);
   },
   async devices() {
     const data = await api("/devices");
