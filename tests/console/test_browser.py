@@ -11,7 +11,6 @@ at; nothing is judged from them.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -72,7 +71,6 @@ async def _login(page: Any, username: str) -> None:
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium is not installed")
 async def test_fire_alarm_live_ack_and_shift_handover(
     console: tuple[str, SiteSimulator],
 ) -> None:
