@@ -10,10 +10,7 @@ written by the rules service and the API at once.
 from __future__ import annotations
 
 import builtins
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +20,7 @@ import orjson
 
 from fireroom.clock import Clock, SystemClock
 from fireroom.errors import StoreError
+from fireroom.sqlitestore import SqliteStore
 from services.compliance.sql import COLUMNS, EFFECTIVE, SCHEMA
 
 __all__ = [
@@ -128,7 +126,7 @@ def _record(row: tuple[Any, ...]) -> EvidenceRecord:
     )
 
 
-class RecordStore:
+class RecordStore(SqliteStore):
     """Test records and the times obligations were first tracked, in one SQLite file.
 
     Args:
@@ -140,54 +138,8 @@ class RecordStore:
     def __init__(
         self, path: Path | str, clock: Clock | None = None, *, busy_timeout: float = 5.0
     ) -> None:
-        self.path = Path(path)
+        super().__init__(path, SCHEMA, name="record store", busy_timeout=busy_timeout)
         self._clock = clock or SystemClock()
-        self._lock = threading.Lock()  # the API calls in from worker threads
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            # FULL: a test record is what an inspector asks for; it must survive a power cut.
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open record store {self.path}: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> RecordStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"record store {self.path}: {exc}") from exc
-
-    @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._db
-            except sqlite3.Error as exc:
-                raise StoreError(f"record store {self.path}: {exc}") from exc
 
     def add(self, site: str, record: NewEvidence) -> EvidenceRecord:
         """Write a record; a correction must name a record of the same site not yet corrected."""

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import builtins
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ import orjson
 from fireroom.clock import Clock, SystemClock
 from fireroom.domain import IncidentState, Severity
 from fireroom.errors import StoreError
+from fireroom.sqlitestore import SqliteStore
 from services.incidents.models import EventKind, Incident, IncidentChange, IncidentEvent
 from services.incidents.shelving import (
     NEVER_SHELVED,
@@ -71,7 +69,7 @@ def _incident(row: tuple[Any, ...]) -> Incident:
     )
 
 
-class IncidentStore:
+class IncidentStore(SqliteStore):
     """Incidents and their event history in one SQLite file (WAL, safe for two processes).
 
     Args:
@@ -83,54 +81,10 @@ class IncidentStore:
     def __init__(
         self, path: Path | str, clock: Clock | None = None, *, busy_timeout: float = 5.0
     ) -> None:
-        self.path = Path(path)
+        super().__init__(
+            path, SCHEMA + SHELF_SCHEMA, name="incident store", busy_timeout=busy_timeout
+        )
         self._clock = clock or SystemClock()
-        self._lock = threading.Lock()  # the API calls in from worker threads
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            # FULL: an alarm record must survive a power cut right after it was written.
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.executescript("BEGIN IMMEDIATE;" + SCHEMA + SHELF_SCHEMA + "COMMIT;")
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open incident store {self.path}: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> IncidentStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"incident store {self.path}: {exc}") from exc
-
-    @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._db
-            except sqlite3.Error as exc:
-                raise StoreError(f"incident store {self.path}: {exc}") from exc
 
     def _event(
         self,

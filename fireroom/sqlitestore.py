@@ -1,0 +1,79 @@
+"""The SQLite file under fireroom's record stores: WAL, two processes, full sync.
+
+Incidents and test records are what an inspector asks for, so every commit is synced to disk
+(`synchronous = FULL`); WAL lets the rules process write while the API process reads.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Self
+
+from fireroom.errors import StoreError
+
+__all__ = ["SqliteStore"]
+
+
+class SqliteStore:
+    """One SQLite file with its schema, a lock for callers on worker threads, and transactions
+    whose SQLite errors come out as `StoreError` naming the store.
+
+    Args:
+        path: the database file; created with `schema` if missing.
+        schema: SQL run once at open (CREATE ... IF NOT EXISTS).
+        name: what the store is called in error messages ("incident store").
+        busy_timeout: seconds to wait for the other process's write lock.
+    """
+
+    def __init__(self, path: Path | str, schema: str, *, name: str, busy_timeout: float) -> None:
+        self.path = Path(path)
+        self._name = name
+        self._lock = threading.Lock()  # the API calls in from worker threads
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.executescript("BEGIN IMMEDIATE;" + schema + "COMMIT;")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open {name} {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self._name} {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self._name} {self.path}: {exc}") from exc
