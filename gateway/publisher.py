@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import aiomqtt
 import orjson
 
-from fireroom import topics
+from fireroom import mqtt, topics
 from fireroom.clock import Clock, SystemClock
 from fireroom.config import MqttConfig
 from fireroom.telemetry import Telemetry, encode
@@ -125,16 +125,7 @@ class Publisher:
             {"state": "offline", "since": None, "reason": "connection lost"}
         )
         will = aiomqtt.Will(self._status_topic, will_payload, qos=1, retain=True)
-        async with aiomqtt.Client(
-            self.mqtt.host,
-            self.mqtt.port,
-            username=self.mqtt.username,
-            password=self.mqtt.password,
-            keepalive=self.mqtt.keepalive,
-            identifier=self.gateway_id,
-            will=will,
-            timeout=5,
-        ) as client:
+        async with mqtt.client(self.mqtt, self.gateway_id, will=will, timeout=5) as client:
             await client.publish(self._status_topic, self._gateway_status("online"), 1, True)
             self._connected = True
             self._backoff.reset()

@@ -16,7 +16,7 @@ import aiomqtt
 import httpx
 import orjson
 
-from fireroom import topics
+from fireroom import mqtt, topics
 from fireroom.clock import Clock, SystemClock
 from fireroom.config import MqttConfig, Site
 from fireroom.domain import IncidentState
@@ -124,13 +124,8 @@ class NotifyService:
             delay = min(delay * 2, self._reconnect_max)
 
     async def _session(self, down_since: float | None) -> None:
-        client = aiomqtt.Client(
-            self.mqtt.host,
-            self.mqtt.port,
-            username=self.mqtt.username,
-            password=self.mqtt.password,
-            keepalive=self.mqtt.keepalive,
-            identifier=f"fireroom-notify-{self.site.id}-{secrets.token_hex(4)}",
+        client = mqtt.client(
+            self.mqtt, f"fireroom-notify-{self.site.id}-{secrets.token_hex(4)}"
         )
         async with client:
             await client.subscribe(topics.incidents(self.site.id), qos=1)

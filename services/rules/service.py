@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import aiomqtt
 import orjson
 
-from fireroom import topics
+from fireroom import mqtt, topics
 from fireroom.clock import Clock, SystemClock
 from fireroom.config import MqttConfig, Site
 from fireroom.telemetry import MAX_PAYLOAD_BYTES, Telemetry, TelemetryError, decode
@@ -136,13 +136,8 @@ class RulesService:
             delay = min(delay * 2, self._reconnect_max)
 
     async def _session(self, down_since: float | None) -> None:
-        client = aiomqtt.Client(
-            self.mqtt.host,
-            self.mqtt.port,
-            username=self.mqtt.username,
-            password=self.mqtt.password,
-            keepalive=self.mqtt.keepalive,
-            identifier=f"fireroom-rules-{self.site.id}-{secrets.token_hex(4)}",
+        client = mqtt.client(
+            self.mqtt, f"fireroom-rules-{self.site.id}-{secrets.token_hex(4)}"
         )
         async with client:
             await client.subscribe(topics.telemetry(self.site.id, "+"), qos=0)
