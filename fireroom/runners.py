@@ -8,7 +8,6 @@ import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from fireroom.config import MqttConfig, Site
 
 if TYPE_CHECKING:
     from gateway.influx.settings import InfluxSettings
+    from services.incidents.models import Incident
 
 __all__ = ["api", "demo", "gateway", "list_scenarios", "rules", "simulate"]
 
@@ -264,12 +264,6 @@ def list_scenarios() -> int:
     return 0
 
 
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
-
-
 async def demo(
     site: Site,
     *,
@@ -360,6 +354,7 @@ async def _demo_simulated(
 ) -> int:
     """A scenario on a simulated clock: no servers, the whole timeline as fast as it goes."""
     from fireroom.simrun import SimulatedRun
+    from services.incidents.models import iso_time
     from services.incidents.store import IncidentStore
 
     start = scenario.start.timestamp() if scenario.start is not None else SystemClock().now()
@@ -370,7 +365,7 @@ async def _demo_simulated(
     engines, records = simulated_engines(site, scenario, clock, records_path)
     run = SimulatedRun(site, scenario, store, clock, engines, coarse=scenario.coarse_step)
     log.info("simulated scenario %s: %s from %s, incidents in %s", scenario.name,
-             _days(scenario.duration), _iso(start), path)
+             _days(scenario.duration), iso_time(start), path)
     began = asyncio.get_running_loop().time()
     try:
         async with asyncio.timeout(duration):
@@ -400,21 +395,9 @@ def _days(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days" if seconds >= 86400 else f"{seconds:.0f} s"
 
 
-def _print_incidents(incidents: list[Any], as_json: bool) -> None:
-    rows = [
-        {
-            "id": incident.id,
-            "rule": incident.rule,
-            "subject": incident.subject,
-            "severity": str(incident.severity),
-            "state": str(incident.state),
-            "raised_at": _iso(incident.raised_at),
-            "cleared_at": _iso(incident.cleared_at),
-            "count": incident.count,
-            "message": incident.message,
-        }
-        for incident in sorted(incidents, key=lambda item: item.raised_at)
-    ]
+def _print_incidents(incidents: list[Incident], as_json: bool) -> None:
+    # The same JSON as the API and the incidents topic give for an incident.
+    rows = [incident.to_dict() for incident in sorted(incidents, key=lambda item: item.raised_at)]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
