@@ -34,11 +34,18 @@ from fireroom.validation import problems_from
 
 __all__ = [
     "DeviceConfig",
+    "Line",
     "MqttConfig",
+    "MqttTransport",
     "PumpSettings",
+    "ReportSettings",
+    "RtuOverTcpLine",
+    "RtuTransport",
     "RulesConfig",
+    "SerialLine",
     "Site",
     "SiteConfig",
+    "TcpTransport",
     "load_site",
     "parse_site",
 ]
@@ -99,10 +106,122 @@ class MqttConfig(_Strict):
         return self.model_copy(update=update)
 
 
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
 class TcpTransport(_Strict):
+    """Modbus TCP: one connection per device."""
+
     type: Literal["tcp"] = "tcp"
     host: str
-    port: Annotated[int, Field(ge=1, le=65535)] = 502
+    port: Port = 502
+
+    def describe(self) -> str:
+        return f"tcp {self.host}:{self.port}"
+
+
+class RtuTransport(_Strict):
+    """Modbus RTU on one of the site's `lines`, shared with the other unit ids on that line."""
+
+    type: Literal["rtu"] = "rtu"
+    line: Ident
+
+    def describe(self) -> str:
+        return f"rtu line {self.line}"
+
+
+class MqttTransport(_Strict):
+    """A device that publishes its own JSON: every message on `topic` belongs to this device.
+
+    `topic` is an MQTT filter (`+` and `#` allowed); points give a `path` into the JSON.
+    `broker` is the site's broker unless given.
+    """
+
+    type: Literal["mqtt"] = "mqtt"
+    topic: str
+    broker: MqttConfig | None = None
+
+    @field_validator("topic")
+    @classmethod
+    def _filter(cls, value: str) -> str:
+        levels = value.split("/")
+        if not value or any("\x00" in level for level in levels):
+            raise ValueError(f"{value!r} is not an MQTT topic filter")
+        for index, level in enumerate(levels):
+            if "#" in level and (level != "#" or index != len(levels) - 1):
+                raise ValueError(f"'#' must be a whole last level, not in {value!r}")
+            if "+" in level and level != "+":
+                raise ValueError(f"'+' must be a whole level, not in {value!r}")
+        return value
+
+    def describe(self) -> str:
+        return f"mqtt {self.topic}"
+
+
+Transport = Annotated[TcpTransport | RtuTransport | MqttTransport, Field(discriminator="type")]
+
+
+class _Line(_Strict):
+    id: Ident
+    # Silence between the end of one frame and the next request, in seconds. RTU needs at least
+    # 3.5 character times; slow devices and radio links often want more.
+    inter_frame_delay: Annotated[float, Field(ge=0, le=1)] | None = None
+    timeout: Seconds = 1.0  # default answer timeout of the line's devices
+
+
+class SerialLine(_Line):
+    """An RS-485 line on a local serial port; several unit ids share it, one request at a time."""
+
+    type: Literal["serial"] = "serial"
+    port: str  # /dev/ttyUSB0, /dev/serial/by-id/...
+    baudrate: Annotated[int, Field(ge=300, le=921600)] = 9600
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+
+    def frame_gap(self) -> float:
+        """The inter-frame delay: as configured, else 3.5 characters (1.75 ms above 19200 Bd)."""
+        if self.inter_frame_delay is not None:
+            return self.inter_frame_delay
+        if self.baudrate > 19200:
+            return 0.00175
+        bits_per_char = 1 + self.bytesize + (self.parity != "N") + self.stopbits
+        return 3.5 * bits_per_char / self.baudrate
+
+    def describe(self) -> str:
+        return f"serial {self.port} {self.baudrate} {self.bytesize}{self.parity}{self.stopbits}"
+
+
+class RtuOverTcpLine(_Line):
+    """A serial server (RS-485 to Ethernet) passing RTU frames through a TCP connection."""
+
+    type: Literal["rtu-over-tcp"] = "rtu-over-tcp"
+    host: str
+    port: Port = 502
+
+    def frame_gap(self) -> float:
+        # The serial server times the frames on its own wire; add only what is configured.
+        return self.inter_frame_delay or 0.0
+
+    def describe(self) -> str:
+        return f"rtu-over-tcp {self.host}:{self.port}"
+
+
+Line = Annotated[SerialLine | RtuOverTcpLine, Field(discriminator="type")]
+
+
+class ReportSettings(_Strict):
+    """What the gateway publishes of each scan.
+
+    With `by_exception`, a scan's message carries only the readings that changed: a state or a
+    quality that differs, a number that moved more than its point's `deadband` (or this
+    `deadband`). Every `integrity_seconds` a message carries every reading (`"full": true`), so
+    a consumer that joins late learns everything. Lost devices are always reported in full.
+    """
+
+    by_exception: bool = False
+    deadband: Annotated[float, Field(ge=0)] = 0.0
+    integrity_seconds: Seconds = 60.0
 
 
 class DevicePoint(_PointFields):
@@ -124,12 +243,18 @@ class DeviceConfig(_Strict):
     id: Ident
     name: str = ""
     profile: str
-    transport: Annotated[TcpTransport, Field(discriminator="type")]
+    transport: Transport
     unit_id: Annotated[int, Field(ge=0, le=247)] = 1
+    # For MQTT devices: the interval they are expected to publish at (comm-lost after 3).
     poll_interval: Seconds = 1.0
     timeout: Seconds = 1.0
     max_registers: Annotated[int, Field(ge=1, le=125)] = 125
     max_bits: Annotated[int, Field(ge=1, le=2000)] = 2000
+    # Unread registers (bits) a request may span to merge two reads into one. A device that
+    # answers "illegal address" for a merged read has it split up again by itself.
+    max_gap: Annotated[int, Field(ge=0, le=124)] = 8
+    max_bit_gap: Annotated[int, Field(ge=0, le=1999)] = 64
+    report: ReportSettings = ReportSettings()
     points: list[DevicePoint] = []
     pump: PumpSettings | None = None  # for pump controllers: what the pump is
     # This device's own rule settings, merged over the site's `rules:` section key by key,
@@ -300,6 +425,7 @@ class SiteConfig(_Strict):
     mqtt: MqttConfig = MqttConfig()
     data_dir: str = "./data"
     profile_dirs: list[str] = []
+    lines: list[Line] = []  # Modbus RTU lines: serial ports and serial servers
     devices: list[DeviceConfig]
     rules: RulesConfig = RulesConfig()
     simulation: SimulationConfig = SimulationConfig()
@@ -313,7 +439,31 @@ class SiteConfig(_Strict):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"device ids must be unique, repeated: {duplicates}")
+        lines = [line.id for line in self.lines]
+        repeated = sorted({i for i in lines if lines.count(i) > 1})
+        if repeated:
+            raise ValueError(f"line ids must be unique, repeated: {repeated}")
+        units: dict[tuple[str, int], str] = {}
+        for device in self.devices:
+            if not isinstance(device.transport, RtuTransport):
+                continue
+            line = device.transport.line
+            if line not in lines:
+                known = ", ".join(lines) or "none"
+                raise ValueError(f"device {device.id!r}: line {line!r} is not one of {known}")
+            other = units.setdefault((line, device.unit_id), device.id)
+            if other != device.id:
+                raise ValueError(
+                    f"devices {other!r} and {device.id!r} both use unit id {device.unit_id}"
+                    f" on line {line!r}"
+                )
         return self
+
+    def line(self, line_id: str) -> SerialLine | RtuOverTcpLine:
+        for line in self.lines:
+            if line.id == line_id:
+                return line
+        raise KeyError(f"no line {line_id!r}")
 
 
 @dataclass
@@ -345,9 +495,22 @@ class Site:
         return self.profiles[self.device(device_id).profile]
 
 
-def _resolve_point(point: DevicePoint, profile: Profile, at: str) -> PointSpec:
+def _resolve_point(
+    point: DevicePoint, profile: Profile, at: str, *, json: bool = False
+) -> PointSpec:
     given = point.model_dump(exclude_unset=True, exclude={"index"})
-    if point.index is not None:
+    named = next((p for p in profile.points if p.name == point.name), None)
+    if json and point.path is None:
+        raise ConfigError("", [ConfigProblem(at, "a point of an MQTT device needs 'path'")])
+    if not json and point.path is not None:
+        raise ConfigError("", [ConfigProblem(f"{at}.path", "only MQTT devices have JSON paths")])
+    if json and named is not None and point.index is None:
+        # An MQTT device maps a profile point to its place in the JSON: the profile says
+        # what the value means, the device config where it is.
+        base = named.model_dump(exclude_unset=True)
+        base.update(given)
+        given = base
+    elif point.index is not None:
         template = profile.point_template
         if template is None:
             raise ConfigError("", [ConfigProblem(at, f"profile {profile.name!r} has no template")])
@@ -359,6 +522,8 @@ def _resolve_point(point: DevicePoint, profile: Profile, at: str) -> PointSpec:
         base["address"] = template.base + point.index * template.stride
         base.update(given)
         given = base
+    elif json and point.address is None:
+        given["address"] = 0  # JSON points have no register; the planner never sees them
     elif point.address is None:
         raise ConfigError("", [ConfigProblem(at, "a point needs 'address' or 'index'")])
     try:
@@ -378,12 +543,18 @@ def _resolve(config: SiteConfig, profiles: dict[str, Profile]) -> dict[str, list
                 ConfigProblem(f"devices[{d}].profile", f"{device.profile!r} is not one of {known}")
             )
             continue
-        points = list(profile.points)
+        # An MQTT device has only the points its config maps to JSON paths.
+        json = isinstance(device.transport, MqttTransport)
+        points = [] if json else list(profile.points)
         for p, given in enumerate(device.points):
             try:
-                points.append(_resolve_point(given, profile, f"devices[{d}].points[{p}]"))
+                points.append(
+                    _resolve_point(given, profile, f"devices[{d}].points[{p}]", json=json)
+                )
             except ConfigError as exc:
                 problems.extend(exc.problems)
+        if json and not points:
+            problems.append(ConfigProblem(f"devices[{d}].points", "an MQTT device maps no points"))
         seen: set[str] = set()
         for point in points:
             if point.name in seen:

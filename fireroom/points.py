@@ -72,6 +72,10 @@ class _PointFields(BaseModel):
     kind: str | None = None
     loop: int | None = None
     zone: int | None = None
+    # Report by exception: a number is re-sent when it moved more than this (engineering units).
+    deadband: Annotated[float, Field(ge=0)] | None = None
+    # MQTT devices: where the value is in the device's JSON, e.g. `status.system` or `ch[0].ma`.
+    path: Annotated[str, Field(min_length=1, max_length=256)] | None = None
 
 
 class PointSpec(_PointFields):

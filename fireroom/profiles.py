@@ -4,18 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fireroom.errors import ConfigError, ConfigProblem
-from fireroom.points import PointSpec, PointTemplate
+from fireroom.points import PointSpec, PointTemplate, Table
 from fireroom.validation import problems_from
 
-__all__ = ["BUILTIN_PROFILES", "Profile", "load_profile", "load_profiles"]
+__all__ = ["BUILTIN_PROFILES", "IllegalRange", "Profile", "load_profile", "load_profiles"]
 
 BUILTIN_PROFILES = Path(__file__).resolve().parent.parent / "profiles"
+
+
+class IllegalRange(BaseModel):
+    """Addresses a device model refuses to read (first..last, inclusive): never read across."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    table: Table = Table.HOLDING
+    first: Annotated[int, Field(ge=0, le=65535)]
+    last: Annotated[int, Field(ge=0, le=65535)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.last < self.first:
+            raise ValueError(f"last {self.last} is below first {self.first}")
+        return self
 
 
 class Profile(BaseModel):
@@ -28,6 +44,7 @@ class Profile(BaseModel):
     kind: Annotated[str, Field(pattern=r"^[a-z_]+$")]  # facp, pump_controller, analog_module
     points: list[PointSpec] = []
     point_template: PointTemplate | None = None
+    illegal: list[IllegalRange] = []
 
     def point(self, name: str) -> PointSpec:
         for point in self.points:

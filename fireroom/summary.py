@@ -23,7 +23,7 @@ def summarize(site: Site) -> str:
         roles = Counter(point.role.value for point in points if point.role)
         role_text = ", ".join(f"{count} {role}" for role, count in sorted(roles.items()))
         lines.append(
-            f"  {device.id:<12} {device.profile:<26} tcp {transport.host}:{transport.port} "
+            f"  {device.id:<12} {device.profile:<26} {transport.describe()} "
             f"unit {device.unit_id}, {len(points)} points, poll {device.poll_interval:g} s"
             + (f" ({role_text})" if role_text else "")
         )

@@ -55,7 +55,15 @@ class PointDecoder:
         self.transmitter = spec.transmitter
 
     def decode(self, words: Sequence[int]) -> Reading:
-        raw = codec.decode(words, self.data_type, self.word_order, self.bit)
+        """The reading of this point from its registers (or bits)."""
+        return self.from_raw(codec.decode(words, self.data_type, self.word_order, self.bit))
+
+    def from_raw(self, raw: bool | int | float) -> Reading:
+        """The reading of a raw value: what the registers hold, or what a device sent as JSON.
+
+        Status words, enumerations, scaling and 4-20 mA judgement are the same whichever way
+        the raw value arrived, so an MQTT device decodes to the same states as a Modbus one.
+        """
         if isinstance(raw, bool):
             return Reading(self.name, raw, Quality.GOOD)
         value: PointValue

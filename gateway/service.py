@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
 from typing import Protocol
 
-from pymodbus.client import AsyncModbusTcpClient
-
 from fireroom.clock import Clock, SystemClock
-from fireroom.config import DeviceConfig, MqttConfig, Site
-from gateway.drivers.modbus_tcp import ModbusTcpDriver, make_client
+from fireroom.config import MqttConfig, Site
+from gateway.connections import ClientFactory, Connections
 from gateway.metrics import Metric, MetricsServer, device_metrics
 from gateway.planner import plan
 from gateway.poller import DevicePoller, DeviceStatus, Scan, ScanSink
@@ -23,9 +20,6 @@ from gateway.publisher import Publisher, PublishStats
 from gateway.stats import DeviceReport
 
 __all__ = ["BackgroundSink", "ClientFactory", "Gateway", "run_gateway"]
-
-ClientFactory = Callable[[DeviceConfig], AsyncModbusTcpClient]
-
 
 class BackgroundSink(ScanSink, Protocol):
     """A second destination of scans with tasks of its own (the InfluxDB sink)."""
@@ -81,7 +75,7 @@ class Gateway:
         self.site = site
         self.clock: Clock = clock or SystemClock()
         self.gateway_id = gateway_id or f"gw-{site.id}"
-        factory = client_factory or make_client
+        self.connections = Connections(site, client_factory=client_factory)
         self.publisher = Publisher(
             site.id, mqtt, gateway_id=self.gateway_id, clock=self.clock, rng=rng
         )
@@ -92,16 +86,19 @@ class Gateway:
             self.metrics = MetricsServer(
                 metrics_port, host=metrics_host, collectors=[lambda: device_metrics(self.stats())]
             )
+            self.metrics.add(self.connections.metrics)
             if sink is not None:
                 self.metrics.add(sink.metrics)
         self.pollers: dict[str, DevicePoller] = {}
         for device in site.config.devices:
+            if not self.connections.polled(device):
+                continue
             requests = plan(
                 site.points.get(device.id, []),
                 max_registers=device.max_registers,
                 max_bits=device.max_bits,
             )
-            driver = ModbusTcpDriver(device, client=factory(device))
+            driver = self.connections.driver(device)
             self.pollers[device.id] = DevicePoller(
                 device, requests, driver, target, clock=self.clock, rng=rng
             )

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Self
 
 from fireroom.clock import Clock, SystemClock
-from fireroom.config import Site
+from fireroom.config import Site, TcpTransport
 from simulators.devices import SimulatedDevice
 from simulators.errors import SimulatorError
 from simulators.model import SiteModel
@@ -54,9 +54,11 @@ class SiteSimulator:
         self.servers: dict[str, DeviceServer] = {}
         if serve:
             for config in site.config.devices:
-                self.servers[config.id] = DeviceServer(
-                    self.model.devices[config.id], config.transport.host, config.transport.port
-                )
+                transport = config.transport
+                if isinstance(transport, TcpTransport):
+                    self.servers[config.id] = DeviceServer(
+                        self.model.devices[config.id], transport.host, transport.port
+                    )
         self.applied: list[AppliedStep] = []
         self.started_at = 0.0
         self._started_mono = 0.0

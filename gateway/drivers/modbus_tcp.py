@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
-from fireroom.config import DeviceConfig
+from fireroom.config import DeviceConfig, TcpTransport
 from fireroom.errors import DeviceError, DeviceException, DeviceGarbage, DeviceTimeout
 from fireroom.points import Table
 from gateway.planner import ReadRequest
@@ -27,6 +27,8 @@ _PYMODBUS_GRACE = 1.0
 def make_client(device: DeviceConfig) -> AsyncModbusTcpClient:
     """A client configured so that the driver, not pymodbus, owns timeouts and retries."""
     transport = device.transport
+    if not isinstance(transport, TcpTransport):
+        raise TypeError(f"{device.id}: not a Modbus TCP device ({transport.describe()})")
     return AsyncModbusTcpClient(
         transport.host,
         port=transport.port,
@@ -50,7 +52,7 @@ class ModbusTcpDriver:
         self.client = client if client is not None else make_client(device)
         self.timeout = device.timeout
         self.unit_id = device.unit_id
-        self._where = f"{device.id} ({device.transport.host}:{device.transport.port})"
+        self._where = f"{device.id} ({device.transport.describe()})"
 
     @property
     def connected(self) -> bool:

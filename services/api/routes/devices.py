@@ -56,7 +56,7 @@ def list_devices(request: Request, store: StoreDep) -> DevicesPublic:
                 name=device.name or device.id,
                 kind=site.profile_of(device.id).kind,
                 profile=device.profile,
-                address=f"{device.transport.host}:{device.transport.port}",
+                address=device.transport.describe(),
                 poll_interval=device.poll_interval,
                 status="online" if incident is None else "lost",
                 incident_id=None if incident is None else incident.id,
