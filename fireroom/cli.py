@@ -22,6 +22,20 @@ __all__ = ["main"]
 
 EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "examples" / "site.yaml"
 EXIT_CONFIG = 2
+HOSTILE_MODES = """\
+hostile modes, as DEVICE=MODE[:ARG][,every=N][,p=P] (the device's simulator moves to a free
+loopback port; every=N: only every Nth answer; p=P: only that share of answers, seeded):
+  late[:SECONDS]         answer SECONDS late (default 2)
+  wrong_tid[:ID]         answer with another transaction id (or with ID)
+  wrong_function         change the answer's function code (3 and 4, 1 and 2 swap)
+  short[:frame|pdu]      frame: the header promises more than is sent, then silence;
+                         pdu: the last data bytes cut, the header consistent
+  wrong_byte_count[:N]   byte count off by N (default 2), data unchanged
+  drop_mid_frame         send half the answer, then close the connection
+  garbage[:pdu|frame]    random PDU bytes in a valid header, or random bytes for the frame
+  flap[:DOWN/UP]         refuse connections for DOWN s, serve for UP s, repeating (1/2)
+  mix[:DOWN]             one of the above at random per answer (a flap lasts DOWN s)
+"""
 
 
 def _telemetry_options() -> argparse.ArgumentParser:
@@ -99,10 +113,16 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
 
-    simulate = commands.add_parser("simulate", help="run the site's devices as simulators")
+    simulate = commands.add_parser(
+        "simulate", help="run the site's devices as simulators", epilog=HOSTILE_MODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     simulate.add_argument("--config", type=Path, required=True)
     simulate.add_argument("--scenario")
     simulate.add_argument("--duration", type=float)
+    simulate.add_argument("--hostile", action="append", default=[], metavar="DEVICE=MODE[:ARG]",
+                          help="answer for DEVICE through a misbehaving proxy on its configured"
+                               " port (repeatable; modes below)")
 
     commands.add_parser("scenarios", help="list the shipped scenarios")
 
@@ -216,8 +236,14 @@ def _run(args: argparse.Namespace) -> int:
         data_dir = _data_dir(api_site, args.data_dir)
         return asyncio.run(runners.api(api_site, data_dir, args.host, args.port))
     if args.command == "simulate":
+        site = _load(args.config)
+        if args.hostile:
+            from simulators.hostile import run_hostile
+
+            return asyncio.run(run_hostile(site, args.hostile, lambda moved: runners.simulate(
+                moved, scenario=args.scenario, duration=args.duration)))
         return asyncio.run(
-            runners.simulate(_load(args.config), scenario=args.scenario, duration=args.duration)
+            runners.simulate(site, scenario=args.scenario, duration=args.duration)
         )
     if args.command == "user":
         return user_command(args)

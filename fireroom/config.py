@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from fireroom.errors import ConfigError, ConfigProblem
+from fireroom.jsonpath import parse_path
 from fireroom.notify_config import NotificationsConfig
 from fireroom.obligation_binding import bind_site
 from fireroom.obligations import ObligationsConfig
@@ -439,24 +440,6 @@ class SiteConfig(_Strict):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"device ids must be unique, repeated: {duplicates}")
-        lines = [line.id for line in self.lines]
-        repeated = sorted({i for i in lines if lines.count(i) > 1})
-        if repeated:
-            raise ValueError(f"line ids must be unique, repeated: {repeated}")
-        units: dict[tuple[str, int], str] = {}
-        for device in self.devices:
-            if not isinstance(device.transport, RtuTransport):
-                continue
-            line = device.transport.line
-            if line not in lines:
-                known = ", ".join(lines) or "none"
-                raise ValueError(f"device {device.id!r}: line {line!r} is not one of {known}")
-            other = units.setdefault((line, device.unit_id), device.id)
-            if other != device.id:
-                raise ValueError(
-                    f"devices {other!r} and {device.id!r} both use unit id {device.unit_id}"
-                    f" on line {line!r}"
-                )
         return self
 
     def line(self, line_id: str) -> SerialLine | RtuOverTcpLine:
@@ -504,6 +487,11 @@ def _resolve_point(
         raise ConfigError("", [ConfigProblem(at, "a point of an MQTT device needs 'path'")])
     if not json and point.path is not None:
         raise ConfigError("", [ConfigProblem(f"{at}.path", "only MQTT devices have JSON paths")])
+    if json and point.path is not None:
+        try:
+            parse_path(point.path)
+        except ValueError as exc:
+            raise ConfigError("", [ConfigProblem(f"{at}.path", str(exc))]) from exc
     if json and named is not None and point.index is None:
         # An MQTT device maps a profile point to its place in the JSON: the profile says
         # what the value means, the device config where it is.
@@ -568,6 +556,41 @@ def _resolve(config: SiteConfig, profiles: dict[str, Profile]) -> dict[str, list
     return resolved
 
 
+def _check_lines(config: SiteConfig) -> list[ConfigProblem]:
+    """Line ids are unique; an RTU device names a line and a unit id no other device has there."""
+    problems: list[ConfigProblem] = []
+    first: dict[str, int] = {}
+    for index, line in enumerate(config.lines):
+        if line.id in first:
+            where = f"lines[{first[line.id]}]"
+            problems.append(ConfigProblem(f"lines[{index}].id", f"{line.id!r} is already {where}"))
+        first.setdefault(line.id, index)
+    known = ", ".join(first) or "none"
+    units: dict[tuple[str, int], str] = {}
+    for d, device in enumerate(config.devices):
+        transport = device.transport
+        if not isinstance(transport, RtuTransport):
+            continue
+        if transport.line not in first:
+            problems.append(ConfigProblem(
+                f"devices[{d}].transport.line",
+                f"{transport.line!r} is not one of the site's lines: {known}",
+            ))
+            continue
+        if device.unit_id == 0:
+            problems.append(ConfigProblem(
+                f"devices[{d}].unit_id", "0 is the broadcast address of an RTU line: use 1 to 247"
+            ))
+            continue
+        other = units.setdefault((transport.line, device.unit_id), device.id)
+        if other != device.id:
+            problems.append(ConfigProblem(
+                f"devices[{d}].unit_id",
+                f"{device.unit_id} is already the unit id of {other!r} on line {transport.line!r}",
+            ))
+    return problems
+
+
 def _device_rules(config: SiteConfig, profiles: dict[str, Profile]) -> dict[str, RulesConfig]:
     problems: list[ConfigProblem] = []
     resolved: dict[str, RulesConfig] = {}
@@ -609,7 +632,7 @@ def parse_site(data: Any, source: str = "<memory>", base_dir: Path | None = None
         profiles = load_profiles(directories)
     except ConfigError as exc:
         raise ConfigError(source, exc.problems) from exc
-    problems: list[ConfigProblem] = []
+    problems = _check_lines(config)
     points: dict[str, list[PointSpec]] = {}
     device_rules: dict[str, RulesConfig] = {}
     try:

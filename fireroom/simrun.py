@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from fireroom.clock import SimulatedClock
-from fireroom.config import Site
+from fireroom.config import MqttTransport, Site
 from fireroom.domain import Reading
 from fireroom.telemetry import Telemetry
-from gateway.planner import ReadRequest, plan
+from gateway.planner import ReadRequest, plan_device
 from services.incidents.models import IncidentChange
 from services.incidents.store import IncidentStore
 from services.rules.record import record_transitions
@@ -71,12 +71,9 @@ class SimulatedRun:
         self.model = SiteModel(self.site, seed=self.seed)
         self.started_at = self.clock.now()
         self._plans: dict[str, list[ReadRequest]] = {
-            device.id: plan(
-                self.site.points[device.id],
-                max_registers=device.max_registers,
-                max_bits=device.max_bits,
-            )
+            device.id: plan_device(self.site, device)
             for device in self.site.config.devices
+            if not isinstance(device.transport, MqttTransport)
         }
         self._seq = 0
         # Per device and request, the last words read and their readings: most registers of

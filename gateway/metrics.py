@@ -80,6 +80,8 @@ def device_metrics(stats: Mapping[str, DeviceReport]) -> list[Metric]:
     errors = Metric("fireroom_device_errors_total", "counter", "Failed requests, by kind.")
     missed = Metric("fireroom_device_missed_ticks_total", "counter",
                     "Poll ticks skipped because a scan overran its interval.")
+    refused = Metric("fireroom_device_refused_blocks", "gauge",
+                     "Read blocks the device answers 'illegal address' for, skipped for now.")
     rtt = Metric("fireroom_device_rtt_seconds", "gauge",
                  "Round-trip time of recent requests, by quantile.")
     last_good = Metric("fireroom_device_last_good_timestamp_seconds", "gauge",
@@ -97,6 +99,7 @@ def device_metrics(stats: Mapping[str, DeviceReport]) -> list[Metric]:
         for kind, count in sorted(report["errors"].items()):
             errors.add(count, device=device, kind=kind)
         missed.add(report["missed_ticks"], device=device)
+        refused.add(report["refused_blocks"], device=device)
         rtt.add(report["rtt_p50"], device=device, quantile="0.5")
         rtt.add(report["rtt_p99"], device=device, quantile="0.99")
         last_good.add(report["last_good"], device=device)
@@ -104,8 +107,8 @@ def device_metrics(stats: Mapping[str, DeviceReport]) -> list[Metric]:
         state.add(1, device=device, state=report["state"])
         published.add(report["published"], device=device)
         dropped.add(report["dropped"], device=device)
-    return [scans, failed, requests, errors, missed, rtt, last_good, online, state, published,
-            dropped]
+    return [scans, failed, requests, errors, missed, refused, rtt, last_good, online, state,
+            published, dropped]
 
 
 class MetricsServer:

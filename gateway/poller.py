@@ -5,6 +5,12 @@ answer spoils only its own block (`bad`); a timeout or a lost connection fails t
 every point is published `comm_lost` with no value, the device goes offline, and the poller
 reconnects with jittered exponential backoff, publishing a `comm_lost` scan at each attempt so
 consumers keep seeing that the device is lost.
+
+Two exception codes get their own handling. "Illegal data address" (2) for a request merged
+across a gap splits it into its parts; for a block no merge can explain, the block is reported
+once, its points are published `bad` and it is asked again only every `REPROBE_SECONDS`, while
+the rest of the device keeps flowing. "Server device busy" (6) ends the scan and backs off
+this device alone; its unread blocks are published `bad` meanwhile.
 """
 
 from __future__ import annotations
@@ -27,9 +33,14 @@ from gateway.drivers import Driver
 from gateway.planner import ReadRequest
 from gateway.stats import DeviceStats
 
-__all__ = ["DevicePoller", "DeviceStatus", "Scan", "ScanSink"]
+__all__ = ["REPROBE_SECONDS", "DevicePoller", "DeviceStatus", "Scan", "ScanSink"]
 
 log = logging.getLogger(__name__)
+
+ILLEGAL_ADDRESS = 2
+BUSY = 6
+REPROBE_SECONDS = 600.0  # how often a refused block is asked again (firmware may change)
+_TICK = 1e-6  # the smallest step that keeps a device's timestamps strictly increasing
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +103,13 @@ class DevicePoller:
         self.stats = DeviceStats()
         self.status: DeviceStatus | None = None
         self._seq = 0
+        self._last_ts = 0.0
+        self._busy = False  # the last scan ended on a "busy" answer
+        self._busy_backoff = Backoff(
+            initial=device.poll_interval, cap=30 * device.poll_interval, rng=rng
+        )
+        # Blocks the device refuses (illegal address), with the monotonic time to ask again.
+        self._refused: dict[int, float] = {}
         self._lost_at: float | None = None  # monotonic time the device went offline
         self._points = [name for request in requests for name in request.points]
 
@@ -123,6 +141,11 @@ class DevicePoller:
                     tick = self.clock.monotonic()
                     continue
                 self.backoff.reset()
+                if self._busy:
+                    await self.clock.sleep(self._busy_backoff.next())
+                    tick = self.clock.monotonic()
+                    continue
+                self._busy_backoff.reset()
                 tick += interval
                 now = self.clock.monotonic()
                 if tick <= now:
@@ -135,20 +158,30 @@ class DevicePoller:
 
     async def scan(self) -> Scan:
         """Run every request once, hand the scan to the sink and return it."""
-        ts = self.clock.now()
+        # The gateway's clock stamps every scan; a clock stepped back (NTP) must not make a
+        # device's messages run backwards, so its timestamps only ever increase.
+        ts = max(self.clock.now(), self._last_ts + _TICK)
+        self._last_ts = ts
         self._seq += 1
         self.stats.scans += 1
+        self._busy = False
         readings: list[Reading] = []
         failure: str | None = None
-        for request in self.requests:
+        queue = list(self.requests)
+        while queue:
+            request = queue.pop(0)
+            if self._busy or self._is_refused(request):
+                readings.extend(request.unusable(Quality.BAD))
+                continue
             started = self.clock.monotonic()
             self.stats.requests += 1
             try:
                 words = await self.driver.read(request)
             except DeviceException as exc:
-                self.stats.errors["exception"] += 1
-                log.debug("%s: %s", self.device.id, exc)
-                readings.extend(request.unusable(Quality.BAD))
+                parts = self._exception(request, exc)
+                queue[0:0] = parts
+                if not parts:
+                    readings.extend(request.unusable(Quality.BAD))
                 continue
             except DeviceGarbage as exc:
                 self.stats.errors["garbage"] += 1
@@ -180,11 +213,49 @@ class DevicePoller:
         self.sink.scan(scan)
         return scan
 
+    def _exception(self, request: ReadRequest, exc: DeviceException) -> list[ReadRequest]:
+        """Handle an exception answer; returns the requests to read instead, if any."""
+        self.stats.errors["exception"] += 1
+        if exc.code == BUSY:
+            self.stats.errors["busy"] += 1
+            if not self._busy:
+                log.info("%s busy (exception 6): backing off", self.device.id)
+            self._busy = True
+            return []
+        if exc.code != ILLEGAL_ADDRESS:
+            log.debug("%s: %s", self.device.id, exc)
+            return []
+        if request.merged:
+            # The gap held addresses the device refuses: read the parts on their own from now.
+            parts = request.split()
+            index = self.requests.index(request)
+            self.requests[index : index + 1] = parts
+            log.info("%s: %s refused (illegal address), split into %s", self.device.id,
+                     request, ", ".join(str(part) for part in parts))
+            return parts
+        if id(request) not in self._refused:
+            log.warning("%s: %s refused (illegal address): its points %s are reported bad;"
+                        " asked again every %g s", self.device.id, request,
+                        ", ".join(request.points), REPROBE_SECONDS)
+        self._refused[id(request)] = self.clock.monotonic() + REPROBE_SECONDS
+        self.stats.refused_blocks = len(self._refused)
+        return []
+
+    def _is_refused(self, request: ReadRequest) -> bool:
+        until = self._refused.get(id(request))
+        if until is None:
+            return False
+        if self.clock.monotonic() >= until:
+            del self._refused[id(request)]  # ask again; refused again, it goes back
+            self.stats.refused_blocks = len(self._refused)
+            return False
+        return True
+
     def _set_offline(self, ts: float, reason: str) -> None:
         if self.status is not None and self.status.state == "offline":
             return
         self._lost_at = self.clock.monotonic()
-        log.warning("%s lost: %s", self.device.id, reason)
+        log.warning("%s lost: %s; %s", self.device.id, reason, self.stats.summary())
         self.status = DeviceStatus("offline", ts, reason)
         self.sink.status(self.device.id, self.status)
 
@@ -193,7 +264,8 @@ class DevicePoller:
             return
         if self._lost_at is not None:
             log.warning(
-                "%s recovered after %.1f s", self.device.id, self.clock.monotonic() - self._lost_at
+                "%s recovered after %.1f s; %s", self.device.id,
+                self.clock.monotonic() - self._lost_at, self.stats.summary(),
             )
         else:
             log.info("%s online", self.device.id)

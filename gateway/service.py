@@ -14,7 +14,8 @@ from fireroom.clock import Clock, SystemClock
 from fireroom.config import MqttConfig, Site
 from gateway.connections import ClientFactory, Connections
 from gateway.metrics import Metric, MetricsServer, device_metrics
-from gateway.planner import plan
+from gateway.mqtt_devices import MqttDevices
+from gateway.planner import plan_device
 from gateway.poller import DevicePoller, DeviceStatus, Scan, ScanSink
 from gateway.publisher import Publisher, PublishStats
 from gateway.stats import DeviceReport
@@ -93,18 +94,25 @@ class Gateway:
         for device in site.config.devices:
             if not self.connections.polled(device):
                 continue
-            requests = plan(
-                site.points.get(device.id, []),
-                max_registers=device.max_registers,
-                max_bits=device.max_bits,
-            )
+            requests = plan_device(site, device)
             driver = self.connections.driver(device)
             self.pollers[device.id] = DevicePoller(
                 device, requests, driver, target, clock=self.clock, rng=rng
             )
+        # Devices that publish their own JSON are heard, not polled.
+        self.mqtt_devices = MqttDevices(
+            site, mqtt, target, gateway_id=self.gateway_id, clock=self.clock, rng=rng
+        )
 
     async def run(self) -> None:
         """Poll and publish until cancelled."""
+        try:
+            await self._run()
+        finally:
+            # Lines close when their last poller lets go; this is for a gateway that failed.
+            self.connections.close()
+
+    async def _run(self) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self.publisher.run(), name=f"gateway[{self.gateway_id}].mqtt")
             if self.sink is not None:
@@ -112,6 +120,10 @@ class Gateway:
             if self.metrics is not None:
                 group.create_task(
                     self.metrics.serve(), name=f"gateway[{self.gateway_id}].metrics"
+                )
+            if self.mqtt_devices.devices:
+                group.create_task(
+                    self.mqtt_devices.run(), name=f"gateway[{self.gateway_id}].devices"
                 )
             count = len(self.pollers)
             for index, (device_id, poller) in enumerate(self.pollers.items()):
@@ -128,6 +140,11 @@ class Gateway:
                 requests_per_scan=len(poller.requests),
                 published=published.published,
                 dropped=published.dropped,
+            )
+        for device_id, device in self.mqtt_devices.devices.items():
+            published = self.publisher.stats.get(device_id, PublishStats())
+            result[device_id] = device.report(
+                published=published.published, dropped=published.dropped
             )
         return result
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
 __all__ = ["DeviceReport", "DeviceStats", "ErrorKind"]
 
-ErrorKind = Literal["timeout", "exception", "garbage", "connection"]
+# "busy" answers (exception 6) are also counted as "exception".
+ErrorKind = Literal["timeout", "exception", "busy", "garbage", "connection"]
 
 
 def _no_errors() -> dict[ErrorKind, int]:
-    return {"timeout": 0, "exception": 0, "garbage": 0, "connection": 0}
+    return {"timeout": 0, "exception": 0, "busy": 0, "garbage": 0, "connection": 0}
 
 
 @dataclass(slots=True)
@@ -26,6 +28,7 @@ class DeviceStats:
     requests: int = 0
     errors: dict[ErrorKind, int] = field(default_factory=_no_errors)
     missed_ticks: int = 0
+    refused_blocks: int = 0  # read blocks the device answers "illegal address" for
     last_good: float | None = None  # wall-clock time of the last answered request
     rtts: deque[float] = field(init=False)
 
@@ -40,6 +43,20 @@ class DeviceStats:
         rank = min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))
         return ordered[rank]
 
+    def summary(self) -> str:
+        """One line for the log when the device changes state."""
+        errors = ", ".join(f"{kind} {count}" for kind, count in self.errors.items() if count)
+        p50, p99 = self.rtt_percentile(0.5), self.rtt_percentile(0.99)
+        rtt = "no answers yet" if p50 is None or p99 is None else (
+            f"round trip p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+        )
+        last = "never" if self.last_good is None else time.strftime(
+            "%Y-%m-%d %H:%M:%S", time.localtime(self.last_good)
+        )
+        return (
+            f"{self.requests} requests, errors: {errors or 'none'}, {rtt}, last good read {last}"
+        )
+
     def report(
         self, *, state: str, requests_per_scan: int, published: int, dropped: int
     ) -> DeviceReport:
@@ -51,6 +68,7 @@ class DeviceStats:
             "requests_per_scan": requests_per_scan,
             "errors": dict(self.errors),
             "missed_ticks": self.missed_ticks,
+            "refused_blocks": self.refused_blocks,
             "last_good": self.last_good,
             "rtt_p50": self.rtt_percentile(0.5),
             "rtt_p99": self.rtt_percentile(0.99),
@@ -69,6 +87,7 @@ class DeviceReport(TypedDict):
     requests_per_scan: int
     errors: dict[ErrorKind, int]
     missed_ticks: int
+    refused_blocks: int
     last_good: float | None
     rtt_p50: float | None
     rtt_p99: float | None

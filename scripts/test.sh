@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command, for people and CI alike: set up, make sure the real servers the tests start
-# are installed (Mosquitto), then lint, type-check and run the whole suite.
+# are installed (Mosquitto, socat, ...), then lint, type-check and run the whole suite.
 # Arguments go to pytest (e.g. scripts/test.sh -k gateway).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,8 @@ missing=()
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
 command -v influxd >/dev/null || missing+=(influxdb)
 command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
+# socat joins two pseudo-terminals into a serial line for the Modbus RTU tests.
+command -v socat >/dev/null || missing+=(socat)
 # Headless browser for the operator console's test (driven by Playwright, never downloaded).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 # A CJK font, so the Chinese console screenshots show characters rather than empty boxes.

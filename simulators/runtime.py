@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
 
 from fireroom.clock import Clock, SystemClock
-from fireroom.config import Site, TcpTransport
+from fireroom.config import RtuTransport, Site, TcpTransport
 from simulators.devices import SimulatedDevice
 from simulators.errors import SimulatorError
 from simulators.model import SiteModel
+from simulators.rtu import RtuLineServer
 from simulators.scenario import Action, AppliedStep, Scenario, Step
-from simulators.server import DeviceServer
+from simulators.server import DeviceServer, ServedDevice
 from simulators.steps import SERVER_ACTIONS, apply_to_model
 
 __all__ = ["TICK", "SiteSimulator"]
@@ -28,12 +30,18 @@ _MAX_STEP = 1.0
 class SiteSimulator:
     """Simulates a whole site on loopback Modbus servers, optionally playing a scenario.
 
+    Modbus TCP devices get a server each, on their transport's host and port; the devices of an
+    RTU line share one server on the line's serial port or, for a serial server line, its host
+    and port.
+
     Args:
-        site: the site whose devices to simulate; each server binds its transport host and port.
+        site: the site whose devices to simulate.
         scenario: steps to apply at their times after start.
         clock: time source for the tick and the scenario; `applied` records `clock.now()`.
         serve: start the Modbus servers (False runs the models alone).
         seed: seed of the measurement noise, so runs repeat.
+        serial_ports: the port to serve a serial line on, by line id, where the simulator's
+            end of the wire is not the line's configured `port` (the other end of a pty pair).
     """
 
     def __init__(
@@ -44,6 +52,7 @@ class SiteSimulator:
         clock: Clock | None = None,
         serve: bool = True,
         seed: int = 0,
+        serial_ports: Mapping[str, str] | None = None,
     ) -> None:
         if scenario is not None:
             scenario.check(site)
@@ -51,14 +60,11 @@ class SiteSimulator:
         self.scenario = scenario
         self.clock: Clock = clock or SystemClock()
         self.model = SiteModel(site, seed=seed)
-        self.servers: dict[str, DeviceServer] = {}
+        self.servers: dict[str, DeviceServer] = {}  # Modbus TCP devices
+        self.lines: dict[str, RtuLineServer] = {}
+        self.served: dict[str, ServedDevice] = {}  # every device a server answers for
         if serve:
-            for config in site.config.devices:
-                transport = config.transport
-                if isinstance(transport, TcpTransport):
-                    self.servers[config.id] = DeviceServer(
-                        self.model.devices[config.id], transport.host, transport.port
-                    )
+            self._build_servers(serial_ports or {})
         self.applied: list[AppliedStep] = []
         self.started_at = 0.0
         self._started_mono = 0.0
@@ -66,18 +72,49 @@ class SiteSimulator:
         self._group: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
+    def _build_servers(self, serial_ports: Mapping[str, str]) -> None:
+        on_line: dict[str, list[ServedDevice]] = {}
+        for config in self.site.config.devices:
+            transport = config.transport
+            device = self.model.devices[config.id]
+            if isinstance(transport, TcpTransport):
+                server = DeviceServer(device, transport.host, transport.port)
+                self.servers[config.id] = self.served[config.id] = server
+            elif isinstance(transport, RtuTransport):
+                served = self.served[config.id] = ServedDevice(device)
+                on_line.setdefault(transport.line, []).append(served)
+        for line_id, devices in on_line.items():
+            self.lines[line_id] = RtuLineServer(
+                self.site.config.line(line_id), devices, port=serial_ports.get(line_id)
+            )
+
+    def _all_servers(self) -> list[DeviceServer | RtuLineServer]:
+        return [*self.servers.values(), *self.lines.values()]
+
     def device(self, device_id: str) -> SimulatedDevice:
         return self.model.device(device_id)
 
     def server(self, device_id: str) -> DeviceServer:
+        """The Modbus TCP server of a device (an RTU device's faults are in `fault`)."""
         if device_id not in self.servers:
-            raise SimulatorError(f"no server for {device_id!r}")
+            raise SimulatorError(f"no Modbus TCP server for {device_id!r}")
         return self.servers[device_id]
 
+    def fault(self, device_id: str) -> ServedDevice:
+        """How a device answers, TCP or RTU: silence it, make it fail or answer late."""
+        if device_id not in self.served:
+            raise SimulatorError(f"no server answers for {device_id!r}")
+        return self.served[device_id]
+
+    def line(self, line_id: str) -> RtuLineServer:
+        if line_id not in self.lines:
+            raise SimulatorError(f"no simulated RTU line {line_id!r}")
+        return self.lines[line_id]
+
     async def __aenter__(self) -> Self:
-        started: list[DeviceServer] = []
+        started: list[DeviceServer | RtuLineServer] = []
         try:
-            for server in self.servers.values():
+            for server in self._all_servers():
                 await server.start()
                 started.append(server)
         except BaseException:
@@ -116,7 +153,7 @@ class SiteSimulator:
                 else:
                     await group.__aexit__(None, None, None)
         finally:
-            for server in self.servers.values():
+            for server in self._all_servers():
                 await server.stop()
 
     async def wait_scenario_done(self) -> None:
@@ -167,13 +204,14 @@ class SiteSimulator:
             apply_to_model(self.model, step)
             return
         assert step.device is not None  # Step validates it
+        served = self.fault(step.device)
         if action is Action.SILENT:
-            self.server(step.device).silence()
+            served.silence()
         elif action is Action.ANSWER:
-            self.server(step.device).answer()
+            served.answer()
         elif action is Action.EXCEPTION:
             assert step.code is not None
-            self.server(step.device).fail_with(step.code)
+            served.fail_with(step.code)
         elif action is Action.DELAY:
             assert step.seconds is not None
-            self.server(step.device).delay_by(step.seconds)
+            served.delay_by(step.seconds)

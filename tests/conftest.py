@@ -10,6 +10,7 @@ from tests.servers import (
     HttpServer,
     run_influxdb,
     run_mosquitto,
+    run_socat_pty_pair,
     run_victoria_metrics,
 )
 
@@ -37,3 +38,10 @@ def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
 def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
     with run_victoria_metrics(tmp_path_factory.mktemp("victoria-metrics")) as server:
         yield server
+
+
+@pytest.fixture
+def pty_pair(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A serial line made of two ptys joined by a real socat: (gateway end, simulator end)."""
+    with run_socat_pty_pair(tmp_path / "pty") as ends:
+        yield ends

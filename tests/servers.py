@@ -1,4 +1,4 @@
-"""Real servers for the tests: Mosquitto on a free loopback port."""
+"""Real servers for the tests: Mosquitto on a free loopback port, socat pty pairs, and more."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ __all__ = [
     "free_port",
     "run_influxdb",
     "run_mosquitto",
+    "run_socat_pty_pair",
     "run_victoria_metrics",
     "wait_for_port",
 ]
@@ -182,5 +183,36 @@ def run_victoria_metrics(directory: Path, port: int | None = None) -> Iterator[H
         url = f"http://127.0.0.1:{port}"
         _wait_http(f"{url}/health", process, log)
         yield HttpServer(url, port, directory)
+    finally:
+        _stop(process)
+
+
+@contextlib.contextmanager
+def run_socat_pty_pair(directory: Path, timeout: float = 10.0) -> Iterator[tuple[Path, Path]]:
+    """Two pseudo-terminals joined by socat (Debian `socat`): a serial line without hardware.
+
+    Yields (gateway end, simulator end), the paths of links to the two ptys. Bytes written to
+    one come out of the other, raw, as over a null-modem cable.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    ends = (directory / "gateway-end", directory / "simulator-end")
+    log = directory / "socat.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [_binary("socat", "socat"), "-d", "-d",
+             *(f"pty,raw,echo=0,link={end}" for end in ends)],
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while not all(end.exists() for end in ends):
+            if process.poll() is not None:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"socat exited with {process.returncode}: {tail}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"socat made no pty pair in {directory} within {timeout} s")
+            time.sleep(0.02)
+        yield ends
     finally:
         _stop(process)

@@ -15,8 +15,8 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
 from fireroom.config import DeviceConfig, TcpTransport
-from fireroom.errors import DeviceError, DeviceException, DeviceGarbage, DeviceTimeout
-from fireroom.points import Table
+from fireroom.errors import DeviceError, DeviceGarbage, DeviceTimeout
+from gateway.drivers import modbus
 from gateway.planner import ReadRequest
 
 __all__ = ["ModbusTcpDriver", "make_client"]
@@ -79,7 +79,7 @@ class ModbusTcpDriver:
         where = f"{self._where} {request}"
         try:
             async with asyncio.timeout(self.timeout):
-                response = await self._call(request)
+                response = await modbus.send(self.client, request, self.unit_id)
         except TimeoutError as exc:
             # pymodbus leaves the request pending when the connection drops (the peer closed it,
             # or pymodbus dropped it over an undecodable frame): that is a lost connection.
@@ -101,40 +101,20 @@ class ModbusTcpDriver:
             raise DeviceError(f"{where}: connection lost: {exc}") from exc
         return self._values(request, response, where)
 
-    async def _call(self, request: ReadRequest) -> object:
-        address, count, unit = request.address, request.count, self.unit_id
-        if request.table is Table.HOLDING:
-            return await self.client.read_holding_registers(address, count=count, device_id=unit)
-        if request.table is Table.INPUT:
-            return await self.client.read_input_registers(address, count=count, device_id=unit)
-        if request.table is Table.COIL:
-            return await self.client.read_coils(address, count=count, device_id=unit)
-        return await self.client.read_discrete_inputs(address, count=count, device_id=unit)
-
     def _values(self, request: ReadRequest, response: object, where: str) -> Sequence[int]:
-        if response is None:
-            raise DeviceGarbage(f"{where}: no answer")
-        is_error = getattr(response, "isError", None)
-        function_code = getattr(response, "function_code", None)
-        if callable(is_error) and is_error():
-            code = int(getattr(response, "exception_code", 0))
-            if function_code is not None and function_code & 0x7F != request.function_code:
-                self.client.close()
-                raise DeviceGarbage(f"{where}: exception for function {function_code & 0x7F}")
-            raise DeviceException(f"{where}: exception code {code}", code)
-        if function_code != request.function_code:
+        try:
+            self._check_transaction(response, where)
+            return modbus.values(request, response, where)
+        except DeviceGarbage:
             # The stream is out of step with our requests: resynchronise on a new connection.
             self.client.close()
-            raise DeviceGarbage(f"{where}: answered function {function_code}")
-        if request.is_bits:
-            bits: list[bool] = list(getattr(response, "bits", ()))
-            # Bits come padded to whole bytes; anything else is a malformed answer.
-            if not request.count <= len(bits) < request.count + 8:
-                self.client.close()
-                raise DeviceGarbage(f"{where}: {len(bits)} bits for {request.count} asked")
-            return bits[: request.count]
-        registers: list[int] = list(getattr(response, "registers", ()))
-        if len(registers) != request.count:
-            self.client.close()
-            raise DeviceGarbage(f"{where}: {len(registers)} registers for {request.count} asked")
-        return registers
+            raise
+
+    def _check_transaction(self, response: object, where: str) -> None:
+        # pymodbus takes an answer with transaction id 0 as the answer to any request (RTU
+        # frames carry no id); over TCP an answer must echo its request's id, or it may be the
+        # answer to some other request.
+        asked = self.client.ctx.request_transaction_id
+        answered = getattr(response, "transaction_id", asked)
+        if answered != asked:
+            raise DeviceGarbage(f"{where}: answer to transaction {answered}, asked {asked}")

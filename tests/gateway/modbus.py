@@ -74,15 +74,20 @@ def make_site(
     *,
     poll_interval: float = 0.1,
     timeout: float = 0.3,
+    max_gap: int = 0,
 ) -> Site:
-    """A site of `test-unit` devices: device id -> loopback port."""
+    """A site of `test-unit` devices: device id -> loopback port.
+
+    Reads are not merged across gaps unless `max_gap` says so, so each block of the profile
+    is a request of its own and a test can spoil one block at a time.
+    """
     return parse_site({
         "site": {"id": site_id},
         "profile_dirs": [str(profiles)],
         "devices": [
             {"id": device, "profile": "test-unit",
              "transport": {"type": "tcp", "host": "127.0.0.1", "port": port},
-             "poll_interval": poll_interval, "timeout": timeout}
+             "poll_interval": poll_interval, "timeout": timeout, "max_gap": max_gap}
             for device, port in devices.items()
         ],
     })
@@ -104,14 +109,19 @@ async def wait_listening(port: int) -> None:
 class SimServer:
     """A pymodbus simulator serving `test-unit`; `holding` may be changed while it runs.
 
-    `failures` maps (function code, start address) of a request to the exception to answer.
+    `failures` maps (function code, start address) of a request to the exception to answer;
+    `refused` holds (function code, address) pairs a request may not cover (illegal address);
+    `busy` is the number of requests still to answer "busy" (exception 6).
     """
 
     def __init__(self, port: int, *, failures: dict[tuple[int, int], ExcCodes] | None = None):
         self.port = port
         self.holding = holding_values()
         self.failures = failures or {}
+        self.refused: set[tuple[int, int]] = set()
+        self.busy = 0
         self.requests = 0
+        self.asked: list[tuple[int, int, int]] = []  # (function code, address, count)
         self._server: ModbusTcpServer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -125,8 +135,14 @@ class SimServer:
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
         self.requests += 1
+        self.asked.append((function_code, address, count))
+        if self.busy > 0:
+            self.busy -= 1
+            return ExcCodes.DEVICE_BUSY
         if (failure := self.failures.get((function_code, address))) is not None:
             return failure
+        if any((function_code, a) in self.refused for a in range(address, address + count)):
+            return ExcCodes.ILLEGAL_ADDRESS
         if function_code == 3:
             for index, value in enumerate(self.holding):
                 if 0 <= index - start_address < len(registers):

@@ -90,13 +90,13 @@ async def test_exception_response_spoils_only_its_block(profiles: Path) -> None:
     port = free_port()
     site = make_site("drv-exc", profiles, {"unit-1": port})
     p, _ = poller(site)
-    failures = {(3, 10): ExcCodes.DEVICE_BUSY, (4, 0): ExcCodes.ILLEGAL_ADDRESS}
+    failures = {(3, 10): ExcCodes.ILLEGAL_VALUE, (4, 0): ExcCodes.ILLEGAL_ADDRESS}
     async with sim_server(port, failures=failures):
         scan = await p.scan()
         with pytest.raises(DeviceException) as caught:
             await p.driver.read(p.requests[2])
     p.driver.close()
-    assert caught.value.code == 6
+    assert caught.value.code == 3
     assert scan.ok
     q = qualities(scan)
     assert {name for name, quality in q.items() if quality is Quality.BAD} == {

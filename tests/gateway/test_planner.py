@@ -134,3 +134,80 @@ def test_parse_site_points_feed_the_planner() -> None:
     })
     requests = plan(site.points["d"], max_registers=site.device("d").max_registers)
     assert max(r.count for r in requests) <= 8
+
+
+def test_small_gaps_merge_up_to_max_gap() -> None:
+    points = [point("a", 0), point("b", 4), point("c", 20)]
+    assert ranges(plan(points, max_gap=3)) == [("holding", 0, 5), ("holding", 20, 1)]
+    assert ranges(plan(points, max_gap=2)) == [("holding", 0, 1), ("holding", 4, 1),
+                                               ("holding", 20, 1)]
+    assert ranges(plan(points, max_gap=15)) == [("holding", 0, 21)]
+
+
+def test_gap_merging_respects_the_register_limit() -> None:
+    points = [point(f"p{a}", a) for a in range(0, 160, 20)]
+    assert ranges(plan(points, max_gap=19)) == [("holding", 0, 121), ("holding", 140, 1)]
+
+
+def test_bits_merge_across_their_own_gap() -> None:
+    points = [point("a", 0, table="coil", type="coil"), point("b", 50, table="coil", type="coil")]
+    assert ranges(plan(points, max_gap=8, max_bit_gap=64)) == [("coil", 0, 51)]
+    assert len(plan(points, max_gap=8, max_bit_gap=10)) == 2
+
+
+class Illegal:
+    def __init__(self, first: int, last: int, table: Table = Table.HOLDING) -> None:
+        self.table, self.first, self.last = table, first, last
+
+
+def test_never_reads_across_an_illegal_range() -> None:
+    points = [point("a", 0), point("b", 4), point("c", 8)]
+    requests = plan(points, max_gap=8, illegal=[Illegal(5, 6)])
+    assert ranges(requests) == [("holding", 0, 5), ("holding", 8, 1)]
+    # An illegal range of another table changes nothing here.
+    assert ranges(plan(points, max_gap=8, illegal=[Illegal(5, 6, Table.INPUT)])) == [
+        ("holding", 0, 9)]
+
+
+def test_a_point_inside_an_illegal_range_is_an_error() -> None:
+    with pytest.raises(ValueError, match="'b' at holding 5 lies in a range the profile marks"):
+        plan([point("a", 0), point("b", 5, type="u32")], illegal=[Illegal(6, 9)])
+
+
+def test_split_gives_back_the_gap_free_parts() -> None:
+    points = [point("a", 0), point("b", 1, type="u32"), point("c", 6), point("d", 9, bit=0,
+              type="bit"), point("e", 9, bit=3, type="bit")]
+    (merged,) = plan(points, max_gap=8)
+    assert merged.merged
+    parts = merged.split()
+    assert ranges(parts) == [("holding", 0, 3), ("holding", 6, 1), ("holding", 9, 1)]
+    assert not any(part.merged for part in parts)
+    words = [7, 0, 5, 0, 0, 0, 9, 0, 0, 0b1001]
+    whole = {r.point: r.value for r in merged.decode(words)}
+    pieces = {r.point: r.value
+              for part in parts
+              for r in part.decode(words[part.address:part.address + part.count])}
+    assert whole == pieces == {"a": 7, "b": 5, "c": 9, "d": True, "e": True}
+
+
+def test_profile_illegal_ranges_and_device_gap_settings_apply(tmp_path: Any) -> None:
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "gappy.yaml").write_text(
+        "name: gappy\nkind: analog_module\n"
+        "points:\n  - {name: a, address: 0}\n  - {name: b, address: 6}\n"
+        "  - {name: c, address: 12}\n"
+        "illegal:\n  - {table: holding, first: 10, last: 11}\n"
+    )
+    from gateway.planner import plan_device
+
+    site = parse_site({
+        "site": {"id": "gappy"}, "profile_dirs": [str(profiles)],
+        "devices": [
+            {"id": "m1", "profile": "gappy", "transport": {"type": "tcp", "host": "127.0.0.1"}},
+            {"id": "m2", "profile": "gappy", "transport": {"type": "tcp", "host": "127.0.0.1"},
+             "max_gap": 0},
+        ],
+    })
+    assert ranges(plan_device(site, site.device("m1"))) == [("holding", 0, 7), ("holding", 12, 1)]
+    assert len(plan_device(site, site.device("m2"))) == 3

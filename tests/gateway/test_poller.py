@@ -152,8 +152,13 @@ async def test_lost_device_backs_off_publishes_comm_lost_and_recovers(
         ("online", ""), ("offline", "timeout after 0.5 s"), ("online", "")]
     messages = [r.getMessage() for r in caplog.records]
     assert messages[0] == "pump-1 online"
-    assert messages[1] == "pump-1 lost: timeout after 0.5 s"
+    # State changes carry the device's figures, so the log alone tells what happened.
+    assert messages[1].startswith("pump-1 lost: timeout after 0.5 s; 2 requests, errors: ")
+    assert "timeout 1" in messages[1]
+    assert "last good read " in messages[1]
     assert messages[2].startswith("pump-1 recovered after ")
+    assert "timeout 5" in messages[2]
+    assert "round trip p50 " in messages[2]
     assert len(messages) == 3  # state changes only, not one line per failed scan
     assert poller.stats.errors["timeout"] == 5
     assert poller.stats.failed_scans == 5
@@ -166,7 +171,8 @@ async def test_connection_error_counts_as_connection() -> None:
     poller = DevicePoller(DEVICE, REQUESTS, driver, sink, clock=clock)
     scan = await poller.scan()
     assert not scan.ok
-    assert poller.stats.errors == {"timeout": 0, "exception": 0, "garbage": 0, "connection": 1}
+    assert poller.stats.errors == {
+        "timeout": 0, "exception": 0, "busy": 0, "garbage": 0, "connection": 1}
     assert sink.statuses[0].reason == "refused"
 
 

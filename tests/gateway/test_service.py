@@ -149,7 +149,8 @@ async def test_publishes_decoded_telemetry_and_statuses(mosquitto: Broker, profi
     assert stats["state"] == "online"
     assert stats["requests_per_scan"] == 6
     assert stats["published"] >= 2
-    assert stats["errors"] == {"timeout": 0, "exception": 0, "garbage": 0, "connection": 0}
+    assert stats["errors"] == {
+        "timeout": 0, "exception": 0, "busy": 0, "garbage": 0, "connection": 0}
 
 
 async def test_live_value_changes_reach_the_subscriber(mosquitto: Broker, profiles: Path) -> None:
