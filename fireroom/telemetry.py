@@ -4,9 +4,14 @@
      "readings": {"running": [true, "good"], "main_pressure": [0.62, "good", 10.2], ...}}
 
 Each reading is `[value, quality]` or `[value, quality, raw]`; `ts` is the gateway's clock
-(Unix seconds) and `seq` increases by one per scan of that device, so consumers can order
-messages and notice gaps. A device that is lost is published with every point `comm_lost`
-and value null, never with its last values.
+(Unix seconds), increasing per device, and `seq` increases by one per scan of that device, so
+consumers can order messages and notice gaps. A device that is lost is published with every
+point `comm_lost` and value null, never with its last values.
+
+A device that reports by exception adds `"full"`: false when the message holds only the
+readings that changed (the others are as last sent), true for its periodic full snapshot.
+Without the key every message is complete. `Reassembly` turns the first kind back into
+complete messages for consumers that want every point each time.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import orjson
 
 from fireroom.domain import PointValue, Quality, Reading
 
-__all__ = ["MAX_PAYLOAD_BYTES", "Telemetry", "TelemetryError", "decode", "encode"]
+__all__ = ["MAX_PAYLOAD_BYTES", "Reassembly", "Telemetry", "TelemetryError", "decode", "encode"]
 
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 _QUALITIES = {quality.value: quality for quality in Quality}
@@ -34,6 +39,7 @@ class Telemetry:
     ts: float
     seq: int
     readings: list[Reading]
+    full: bool | None = None  # None: complete; True/False: report by exception (see above)
 
 
 def encode(message: Telemetry) -> bytes:
@@ -43,15 +49,16 @@ def encode(message: Telemetry) -> bytes:
             readings[reading.point] = [reading.value, reading.quality.value]
         else:
             readings[reading.point] = [reading.value, reading.quality.value, reading.raw]
-    return orjson.dumps(
-        {
-            "site": message.site,
-            "device": message.device,
-            "ts": message.ts,
-            "seq": message.seq,
-            "readings": readings,
-        }
-    )
+    document: dict[str, object] = {
+        "site": message.site,
+        "device": message.device,
+        "ts": message.ts,
+        "seq": message.seq,
+        "readings": readings,
+    }
+    if message.full is not None:
+        document["full"] = message.full
+    return orjson.dumps(document)
 
 
 def _value(point: str, value: object) -> PointValue:
@@ -78,6 +85,9 @@ def decode(payload: bytes) -> Telemetry:
         raise TelemetryError(f"'ts' must be a number, got {ts!r}")
     if isinstance(seq, bool) or not isinstance(seq, int):
         raise TelemetryError(f"'seq' must be an integer, got {seq!r}")
+    full = data.get("full")
+    if full is not None and not isinstance(full, bool):
+        raise TelemetryError(f"'full' must be true or false, got {full!r}")
     raw_readings = data.get("readings")
     if not isinstance(raw_readings, dict):
         raise TelemetryError("'readings' must be an object")
@@ -92,4 +102,29 @@ def decode(payload: bytes) -> Telemetry:
         if raw is not None and (isinstance(raw, bool) or not isinstance(raw, (int, float))):
             raise TelemetryError(f"reading {point!r}: raw {raw!r} is not a number")
         readings.append(Reading(point, _value(point, item[0]), quality, raw))
-    return Telemetry(site, device, float(ts), seq, readings)
+    return Telemetry(site, device, float(ts), seq, readings, full)
+
+
+class Reassembly:
+    """Completes messages of devices that report by exception, for consumers of every point.
+
+    A full message replaces what is known of its device; a partial one is laid over it. Until a
+    device's first full message, a partial one completes to the points heard so far.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], dict[str, Reading]] = {}
+
+    def complete(self, message: Telemetry) -> Telemetry:
+        if message.full is None:
+            return message
+        key = (message.site, message.device)
+        if message.full:
+            self._known[key] = {reading.point: reading for reading in message.readings}
+            return message
+        known = self._known.setdefault(key, {})
+        for reading in message.readings:
+            known[reading.point] = reading
+        return Telemetry(
+            message.site, message.device, message.ts, message.seq, list(known.values()), False
+        )

@@ -182,7 +182,10 @@ class MqttDevice:
         self.stats.last_good = ts
         self._set_online(ts)
         self._seq += 1
-        self.sink.scan(Scan(self.id, ts, self._seq, readings, ok=True))
+        # A message with some of the points is published as partial, so consumers keep the
+        # others as they were instead of taking the message for the whole device.
+        partial = False if len(readings) < len(self.points) else None
+        self.sink.scan(Scan(self.id, ts, self._seq, readings, ok=True, full=partial))
 
     def garbage(self, topic: str, reason: str) -> None:
         """Count a message that gave no scan at all."""

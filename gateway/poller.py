@@ -62,6 +62,9 @@ class Scan:
     seq: int
     readings: list[Reading]
     ok: bool  # False when the device did not answer at all (all readings comm_lost)
+    # Report by exception (gateway/report.py): True for every reading, False for the changes;
+    # None when the device reports every reading of every scan.
+    full: bool | None = None
 
 
 class ScanSink(Protocol):

@@ -90,7 +90,9 @@ class Publisher:
         if not self._connected or self._queue.qsize() >= self.queue_size:
             stats.dropped += 1
             return
-        payload = encode(Telemetry(self.site, scan.device, scan.ts, scan.seq, scan.readings))
+        payload = encode(
+            Telemetry(self.site, scan.device, scan.ts, scan.seq, scan.readings, scan.full)
+        )
         self._queue.put_nowait(
             _Message(scan.device, topics.telemetry(self.site, scan.device), payload, 0, False)
         )

@@ -18,6 +18,7 @@ from gateway.mqtt_devices import MqttDevices
 from gateway.planner import plan_device
 from gateway.poller import DevicePoller, DeviceStatus, Scan, ScanSink
 from gateway.publisher import Publisher, PublishStats
+from gateway.report import ExceptionReporter, ReportingSink
 from gateway.stats import DeviceReport
 
 __all__ = ["BackgroundSink", "ClientFactory", "Gateway", "run_gateway"]
@@ -81,7 +82,18 @@ class Gateway:
             site.id, mqtt, gateway_id=self.gateway_id, clock=self.clock, rng=rng
         )
         self.sink = sink
-        target: ScanSink = self.publisher if sink is None else _Fanout(self.publisher, sink)
+        # Report by exception thins what goes to MQTT; InfluxDB keeps every reading.
+        self.reporters = {
+            device.id: ExceptionReporter(device.report, site.points.get(device.id, []), self.clock)
+            for device in site.config.devices
+            if device.report.by_exception
+        }
+        published: ScanSink = self.publisher
+        if self.reporters:
+            published = ReportingSink(
+                self.publisher, self.reporters, lambda: self.publisher.connections
+            )
+        target: ScanSink = published if sink is None else _Fanout(published, sink)
         self.metrics: MetricsServer | None = None
         if metrics_port is not None:
             self.metrics = MetricsServer(

@@ -121,7 +121,9 @@ class RulesEngine:
             return []
         scan = Scan(device, self._state, telemetry.ts)
         points = device.points
-        alive = False
+        # A partial message (report by exception) comes only from a device that answered:
+        # lost devices are always reported in full.
+        alive = telemetry.full is False
         for reading in telemetry.readings:
             if not alive:
                 quality = reading.quality

@@ -18,7 +18,7 @@ import orjson
 from fireroom import mqtt, topics
 from fireroom.clock import Clock, SystemClock
 from fireroom.config import MqttConfig, Site
-from fireroom.telemetry import MAX_PAYLOAD_BYTES, Telemetry, TelemetryError, decode
+from fireroom.telemetry import MAX_PAYLOAD_BYTES, Reassembly, Telemetry, TelemetryError, decode
 from services.incidents import IncidentChange, IncidentStore
 from services.rules.engine import RulesEngine
 from services.rules.record import record_transitions
@@ -76,6 +76,9 @@ class RulesService:
         self._reconnect_min = reconnect_min
         self._reconnect_max = reconnect_max
         self._engine = RulesEngine(site, self._clock)
+        # Devices that report by exception send changes; the rules see every point each scan,
+        # so hold times run on as they would with full messages.
+        self._reassembly = Reassembly()
         self._stats: Counter[str] = Counter()
         self._outbox: deque[bytes] = deque(maxlen=_OUTBOX_LIMIT)
         self._last_reject_log: dict[str, float] = {}
@@ -206,7 +209,7 @@ class RulesService:
             )
         if telemetry.device not in self._engine.devices:
             raise _Rejected("unknown_device", f"{topic}: device not in the site config")
-        return telemetry
+        return self._reassembly.complete(telemetry)
 
     def _reject(self, exc: _Rejected) -> None:
         self._stats["rejected"] += 1

@@ -7,7 +7,7 @@ import contextlib
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
@@ -75,6 +75,7 @@ def make_site(
     poll_interval: float = 0.1,
     timeout: float = 0.3,
     max_gap: int = 0,
+    report: dict[str, Any] | None = None,
 ) -> Site:
     """A site of `test-unit` devices: device id -> loopback port.
 
@@ -87,7 +88,8 @@ def make_site(
         "devices": [
             {"id": device, "profile": "test-unit",
              "transport": {"type": "tcp", "host": "127.0.0.1", "port": port},
-             "poll_interval": poll_interval, "timeout": timeout, "max_gap": max_gap}
+             "poll_interval": poll_interval, "timeout": timeout, "max_gap": max_gap,
+             "report": report or {}}
             for device, port in devices.items()
         ],
     })
