@@ -161,6 +161,7 @@ class Publisher:
             raise error
 
     async def _drain(self, client: aiomqtt.Client) -> None:
+        task = asyncio.current_task()
         while True:
             message = await self._queue.get()
             try:
@@ -169,6 +170,11 @@ class Publisher:
                 self._count(message, published=False)
                 raise
             self._count(message, published=True)
+            # aiomqtt's publish waits with Python 3.11's asyncio.wait_for, which can swallow a
+            # cancellation that arrives as the publish completes: a busy gateway then never
+            # stops. Honour a pending cancellation here.
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
 
     async def _watch(self, client: aiomqtt.Client) -> None:
         # Nothing is subscribed: the iterator only ends by raising when the connection drops.
