@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fireroom.config import Site, load_site
+from fireroom.config import SerialLine, Site, load_site
 from fireroom.errors import ConfigError, ConfigProblem, SpoolError
 from fireroom.usercli import add_user_parser, user_command
 
@@ -123,6 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--hostile", action="append", default=[], metavar="DEVICE=MODE[:ARG]",
                           help="answer for DEVICE through a misbehaving proxy on its configured"
                                " port (repeatable; modes below)")
+    simulate.add_argument("--serial-port", action="append", default=[], metavar="LINE=PATH",
+                          help="serve serial line LINE on PATH, e.g. the other end of a pty pair"
+                               " or a second USB adapter (repeatable); without it the simulator"
+                               " opens the line's own `port`")
 
     commands.add_parser("scenarios", help="list the shipped scenarios")
 
@@ -178,6 +182,54 @@ def _metrics(args: argparse.Namespace) -> tuple[int | None, str]:
         port = int(text)
     host = args.metrics_host or os.environ.get("FIREROOM_METRICS_HOST") or "127.0.0.1"
     return port, host
+
+
+def _serial_ports(site: Site, specs: Sequence[str]) -> dict[str, str]:
+    """`--serial-port LINE=PATH` options as {line: path}; every bad one is reported at once."""
+    lines = {line.id: line for line in site.config.lines}
+    serial = ", ".join(sorted(i for i, line in lines.items() if isinstance(line, SerialLine)))
+    ports: dict[str, str] = {}
+    problems: list[ConfigProblem] = []
+    for spec in specs:
+        line_id, _, path = spec.partition("=")
+        line = lines.get(line_id)
+        if not line_id or not path:
+            problems.append(ConfigProblem(spec, "give LINE=PATH, e.g. riser=/dev/pts/7"))
+        elif line is None:
+            problems.append(ConfigProblem(
+                spec, f"{line_id!r} is not one of the site's serial lines: {serial or 'none'}"
+            ))
+        elif not isinstance(line, SerialLine):
+            problems.append(ConfigProblem(
+                spec, f"line {line_id!r} is {line.describe()}: it is served on its host and port"
+            ))
+        elif line_id in ports:
+            problems.append(ConfigProblem(spec, f"line {line_id!r} is given twice"))
+        else:
+            ports[line_id] = path
+    if problems:
+        raise ConfigError("--serial-port", problems)
+    return ports
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from fireroom import runners
+    from simulators.errors import SimulatorError
+
+    site = _load(args.config)
+    serial_ports = _serial_ports(site, args.serial_port)
+    try:
+        if args.hostile:
+            from simulators.hostile import run_hostile
+
+            return asyncio.run(run_hostile(site, args.hostile, lambda moved: runners.simulate(
+                moved, scenario=args.scenario, duration=args.duration,
+                serial_ports=serial_ports)))
+        return asyncio.run(runners.simulate(site, scenario=args.scenario,
+                                            duration=args.duration, serial_ports=serial_ports))
+    except SimulatorError as exc:  # a port that cannot be opened or listened on
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _check_config(path: Path) -> int:
@@ -236,15 +288,7 @@ def _run(args: argparse.Namespace) -> int:
         data_dir = _data_dir(api_site, args.data_dir)
         return asyncio.run(runners.api(api_site, data_dir, args.host, args.port))
     if args.command == "simulate":
-        site = _load(args.config)
-        if args.hostile:
-            from simulators.hostile import run_hostile
-
-            return asyncio.run(run_hostile(site, args.hostile, lambda moved: runners.simulate(
-                moved, scenario=args.scenario, duration=args.duration)))
-        return asyncio.run(
-            runners.simulate(site, scenario=args.scenario, duration=args.duration)
-        )
+        return _simulate(args)
     if args.command == "user":
         return user_command(args)
     if args.command == "dashboards":

@@ -541,7 +541,8 @@ def _resolve(config: SiteConfig, profiles: dict[str, Profile]) -> dict[str, list
                 )
             except ConfigError as exc:
                 problems.extend(exc.problems)
-        if json and not points:
+        if json and not device.points:
+            # Only when none were given: points given but refused are reported each by itself.
             problems.append(ConfigProblem(f"devices[{d}].points", "an MQTT device maps no points"))
         seen: set[str] = set()
         for point in points:

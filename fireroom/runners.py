@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -247,10 +247,18 @@ def _scenario(name: str | None) -> Any:
     return load_scenario(name)
 
 
-async def simulate(site: Site, scenario: str | None, duration: float | None) -> int:
+async def simulate(
+    site: Site,
+    scenario: str | None,
+    duration: float | None,
+    *,
+    serial_ports: Mapping[str, str] | None = None,
+) -> int:
+    """Serve the site's devices; `serial_ports` serves those serial lines on other ports."""
     from simulators.runtime import SiteSimulator
 
-    async with SiteSimulator(site, scenario=_scenario(scenario)):
+    async with SiteSimulator(site, scenario=_scenario(scenario), serial_ports=serial_ports,
+                             mqtt=_mqtt(site)):
         log.info("simulating site %s%s", site.id, f", scenario {scenario}" if scenario else "")
         await _run_until_stopped({}, duration)
     return 0
@@ -322,7 +330,10 @@ async def demo(
         jobs["incidents.influx"] = incidents.run
         if gateway_service.metrics is not None:
             gateway_service.metrics.add(incidents.metrics)
-    async with embedded_broker(port=mqtt_port), SiteSimulator(site, scenario=played, clock=clock):
+    async with (
+        embedded_broker(port=mqtt_port),
+        SiteSimulator(site, scenario=played, clock=clock, mqtt=mqtt),
+    ):
         await _run_until_stopped(jobs, duration)
     incidents = [
         incident for incident in store.list(limit=1000)

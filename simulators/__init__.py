@@ -1,4 +1,4 @@
-"""Simulated field devices for fireroom: device models, pymodbus servers and scenarios.
+"""Simulated field devices for fireroom: models, Modbus servers, MQTT publishers, scenarios.
 
     async with SiteSimulator(site, load_scenario("fire-alarm")) as sim:
         await sim.wait_scenario_done()
@@ -9,7 +9,9 @@ from simulators.devices import SimulatedDevice
 from simulators.errors import ScenarioError, SimulatorError
 from simulators.facp import FacpPanel, PointState
 from simulators.model import SiteModel
+from simulators.mqtt_device import MqttDeviceSimulator, json_document, json_image
 from simulators.pump import PumpController
+from simulators.rtu import Frame, RtuLineServer
 from simulators.runtime import SiteSimulator
 from simulators.scenario import (
     Action,
@@ -21,7 +23,7 @@ from simulators.scenario import (
     parse_scenario,
     scenario_names,
 )
-from simulators.server import DeviceServer
+from simulators.server import DeviceServer, ServedDevice
 from simulators.water import WaterSystem
 
 __all__ = [
@@ -31,16 +33,22 @@ __all__ = [
     "Expectation",
     "FacpPanel",
     "FastClock",
+    "Frame",
+    "MqttDeviceSimulator",
     "PointState",
     "PumpController",
+    "RtuLineServer",
     "Scenario",
     "ScenarioError",
+    "ServedDevice",
     "SimulatedDevice",
     "SimulatorError",
     "SiteModel",
     "SiteSimulator",
     "Step",
     "WaterSystem",
+    "json_document",
+    "json_image",
     "load_scenario",
     "parse_scenario",
     "scenario_names",

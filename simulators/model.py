@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import random
 
-from fireroom.config import Site
+from fireroom.config import DeviceConfig, MqttTransport, Site
 from simulators.devices import SimulatedDevice
 from simulators.errors import SimulatorError
 from simulators.facp import FacpPanel
+from simulators.mqtt_device import json_image
 from simulators.pump import JOCKEY_RATING, MAIN_RATING, PumpController
 from simulators.water import WaterSystem
 
 __all__ = ["SiteModel"]
+
+
+def _simulated(site: Site, config: DeviceConfig) -> SimulatedDevice:
+    profile, points = site.profile_of(config.id), site.points[config.id]
+    if isinstance(config.transport, MqttTransport):
+        # JSON points have no registers (address 0 stands in): give each its own place.
+        return json_image(config, profile, points)
+    return SimulatedDevice(config, profile, points)
 
 
 class SiteModel:
@@ -25,8 +34,7 @@ class SiteModel:
         self.site = site
         self.rng = random.Random(seed)
         self.devices: dict[str, SimulatedDevice] = {
-            config.id: SimulatedDevice(config, site.profile_of(config.id), site.points[config.id])
-            for config in site.config.devices
+            config.id: _simulated(site, config) for config in site.config.devices
         }
         self.panels: dict[str, FacpPanel] = {}
         self.pumps: dict[str, PumpController] = {}

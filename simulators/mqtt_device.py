@@ -91,6 +91,14 @@ def _slot(container: Any, part: str | int, empty: Any, where: str) -> Any:
     return container.setdefault(part, empty)
 
 
+def _stop_if_cancelled(task: asyncio.Task[Any] | None) -> None:
+    # Python 3.11's asyncio.wait_for (inside aiomqtt's connect and publish) can swallow a
+    # cancellation that arrives as the broker answers; without this check a stopped simulator
+    # would go on publishing and its owner would wait for it forever.
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def _topic(device: SimulatedDevice) -> str:
     transport = device.config.transport
     if not isinstance(transport, MqttTransport):
@@ -164,7 +172,7 @@ class MqttDeviceSimulator:
         self.published += 1
 
     async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._run(), name=f"simulator[{self.device.id}].mqtt")
+        self._task = asyncio.create_task(self.run(), name=f"simulator[{self.device.id}].mqtt")
         return self
 
     async def __aexit__(
@@ -179,16 +187,20 @@ class MqttDeviceSimulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Publish until cancelled, reconnecting as needed; `async with` runs it in a task."""
+        task = asyncio.current_task()
         while True:
             try:
                 async with mqtt.client(self.broker, self.client_id, timeout=5) as client:
+                    _stop_if_cancelled(task)
                     self._client = client
                     self.connected.set()
                     while True:
                         if not self.silent:
                             await client.publish(self.topic, self.payload(), self.qos)
                             self.published += 1
+                            _stop_if_cancelled(task)
                         await self.clock.sleep(self.interval)
             except aiomqtt.MqttError as exc:
                 log.debug("%s: broker %s:%s: %s", self.device.id, self.broker.host,

@@ -1,4 +1,4 @@
-"""Run a simulated site: one Modbus server per device, the behaviour tick and a scenario."""
+"""Run a simulated site: its Modbus servers and MQTT publishers, the behaviour tick, a scenario."""
 
 from __future__ import annotations
 
@@ -9,14 +9,22 @@ from types import TracebackType
 from typing import Self
 
 from fireroom.clock import Clock, SystemClock
-from fireroom.config import RtuTransport, Site, TcpTransport
+from fireroom.config import (
+    MqttConfig,
+    MqttTransport,
+    RtuTransport,
+    SerialLine,
+    Site,
+    TcpTransport,
+)
 from simulators.devices import SimulatedDevice
 from simulators.errors import SimulatorError
 from simulators.model import SiteModel
+from simulators.mqtt_device import MqttDeviceSimulator, json_document
 from simulators.rtu import RtuLineServer
-from simulators.scenario import Action, AppliedStep, Scenario, Step
+from simulators.scenario import AppliedStep, Scenario, Step
 from simulators.server import DeviceServer, ServedDevice
-from simulators.steps import SERVER_ACTIONS, apply_to_model
+from simulators.steps import SERVER_ACTIONS, apply_to_model, apply_to_publisher, apply_to_server
 
 __all__ = ["TICK", "SiteSimulator"]
 
@@ -28,11 +36,11 @@ _MAX_STEP = 1.0
 
 
 class SiteSimulator:
-    """Simulates a whole site on loopback Modbus servers, optionally playing a scenario.
+    """Simulates a whole site on loopback Modbus servers and MQTT, optionally playing a scenario.
 
     Modbus TCP devices get a server each, on their transport's host and port; the devices of an
     RTU line share one server on the line's serial port or, for a serial server line, its host
-    and port.
+    and port. MQTT devices publish their JSON every `poll_interval` to their broker.
 
     Args:
         site: the site whose devices to simulate.
@@ -42,6 +50,8 @@ class SiteSimulator:
         seed: seed of the measurement noise, so runs repeat.
         serial_ports: the port to serve a serial line on, by line id, where the simulator's
             end of the wire is not the line's configured `port` (the other end of a pty pair).
+        mqtt: the broker MQTT devices publish to unless they name their own `broker`; the
+            site's `mqtt` by default.
     """
 
     def __init__(
@@ -53,6 +63,7 @@ class SiteSimulator:
         serve: bool = True,
         seed: int = 0,
         serial_ports: Mapping[str, str] | None = None,
+        mqtt: MqttConfig | None = None,
     ) -> None:
         if scenario is not None:
             scenario.check(site)
@@ -63,8 +74,10 @@ class SiteSimulator:
         self.servers: dict[str, DeviceServer] = {}  # Modbus TCP devices
         self.lines: dict[str, RtuLineServer] = {}
         self.served: dict[str, ServedDevice] = {}  # every device a server answers for
+        self.publishers: dict[str, MqttDeviceSimulator] = {}
         if serve:
             self._build_servers(serial_ports or {})
+            self._build_publishers(mqtt or site.config.mqtt)
         self.applied: list[AppliedStep] = []
         self.started_at = 0.0
         self._started_mono = 0.0
@@ -73,6 +86,11 @@ class SiteSimulator:
         self._tasks: list[asyncio.Task[None]] = []
 
     def _build_servers(self, serial_ports: Mapping[str, str]) -> None:
+        serial_lines = {line.id for line in self.site.config.lines if isinstance(line, SerialLine)}
+        for line_id in serial_ports:
+            if line_id not in serial_lines:
+                known = ", ".join(sorted(serial_lines)) or "none"
+                raise SimulatorError(f"{line_id!r} is not one of the site's serial lines: {known}")
         on_line: dict[str, list[ServedDevice]] = {}
         for config in self.site.config.devices:
             transport = config.transport
@@ -86,6 +104,17 @@ class SiteSimulator:
         for line_id, devices in on_line.items():
             self.lines[line_id] = RtuLineServer(
                 self.site.config.line(line_id), devices, port=serial_ports.get(line_id)
+            )
+
+    def _build_publishers(self, mqtt: MqttConfig) -> None:
+        for config in self.site.config.devices:
+            transport = config.transport
+            if not isinstance(transport, MqttTransport):
+                continue
+            device = self.model.devices[config.id]
+            json_document(device)  # two points on one JSON path fail here, not mid-run
+            self.publishers[config.id] = MqttDeviceSimulator(
+                device, transport.broker or mqtt, clock=self.clock
             )
 
     def _all_servers(self) -> list[DeviceServer | RtuLineServer]:
@@ -111,6 +140,12 @@ class SiteSimulator:
             raise SimulatorError(f"no simulated RTU line {line_id!r}")
         return self.lines[line_id]
 
+    def publisher(self, device_id: str) -> MqttDeviceSimulator:
+        """What publishes an MQTT device's JSON: silence it, garble it, publish now."""
+        if device_id not in self.publishers:
+            raise SimulatorError(f"no MQTT publisher for {device_id!r}")
+        return self.publishers[device_id]
+
     async def __aenter__(self) -> Self:
         started: list[DeviceServer | RtuLineServer] = []
         try:
@@ -127,6 +162,10 @@ class SiteSimulator:
         await group.__aenter__()
         self._group = group
         self._tasks = [group.create_task(self._tick(), name=f"simulator[{self.site.id}].tick")]
+        self._tasks.extend(
+            group.create_task(publisher.run(), name=f"simulator[{device_id}].mqtt")
+            for device_id, publisher in self.publishers.items()
+        )
         if self.scenario is not None:
             self._tasks.append(group.create_task(
                 self._play(self.scenario), name=f"simulator[{self.site.id}].scenario"
@@ -204,14 +243,7 @@ class SiteSimulator:
             apply_to_model(self.model, step)
             return
         assert step.device is not None  # Step validates it
-        served = self.fault(step.device)
-        if action is Action.SILENT:
-            served.silence()
-        elif action is Action.ANSWER:
-            served.answer()
-        elif action is Action.EXCEPTION:
-            assert step.code is not None
-            served.fail_with(step.code)
-        elif action is Action.DELAY:
-            assert step.seconds is not None
-            served.delay_by(step.seconds)
+        if step.device in self.publishers:
+            apply_to_publisher(self.publishers[step.device], step)
+        else:
+            apply_to_server(self.fault(step.device), step)

@@ -31,13 +31,14 @@ from pydantic import (
     model_validator,
 )
 
-from fireroom.config import Site
+from fireroom.config import MqttTransport, Site
 from fireroom.errors import ConfigProblem
 from fireroom.validation import problems_from
 from simulators.errors import ScenarioError
 from simulators.facp import PointState
 
 __all__ = [
+    "MODBUS_ONLY",
     "SCENARIO_DIR",
     "Action",
     "AppliedStep",
@@ -63,8 +64,8 @@ class Action(StrEnum):
     POINT_STATE = "point_state"  # panel point to a PointState
     PUMP_FAIL_TO_START = "pump_fail_to_start"
     LEAK = "leak"  # MPa/s
-    SILENT = "silent"
-    ANSWER = "answer"
+    SILENT = "silent"  # stop answering requests, or publishing for an MQTT device
+    ANSWER = "answer"  # back to normal after silent, exception or delay
     EXCEPTION = "exception"  # answer every request with Modbus exception `code`
     DELAY = "delay"  # answer `seconds` late
     PUMP_RUN = "pump_run"  # run for `seconds`; value: cause (manual, remote or test)
@@ -72,6 +73,9 @@ class Action(StrEnum):
     PUMP_NO_PRESSURE = "pump_no_pressure"  # the pump turns but builds no pressure
     POINTS_STATE = "points_state"  # several panel `points` to the state in value
 
+
+# How a Modbus device answers; a device that publishes MQTT can only fall silent and resume.
+MODBUS_ONLY = frozenset({Action.EXCEPTION, Action.DELAY})
 
 _NEEDS_POINT = {Action.SET, Action.SET_MILLIAMPS, Action.SET_ENGINEERING, Action.RELEASE,
                 Action.POINT_STATE}
@@ -206,7 +210,8 @@ class Scenario(_Strict):
         return self
 
     def check(self, site: Site, source: str = "<scenario>") -> None:
-        """Raise ScenarioError unless every step names a device and point the site has."""
+        """Raise ScenarioError unless every step names a device and point the site has and
+        suits the device's transport."""
         problems: list[ConfigProblem] = []
         for i, step in enumerate(self.steps):
             if step.device is None:
@@ -214,6 +219,14 @@ class Scenario(_Strict):
             if step.device not in site.points:
                 problems.append(ConfigProblem(f"steps[{i}].device", f"no device {step.device!r}"))
                 continue
+            if step.action in MODBUS_ONLY and isinstance(
+                site.device(step.device).transport, MqttTransport
+            ):
+                problems.append(ConfigProblem(
+                    f"steps[{i}].action",
+                    f"{step.action.value!r} is a Modbus answer; {step.device!r} publishes MQTT"
+                    " (silent and answer apply)",
+                ))
             names = {point.name for point in site.points[step.device]}
             if step.point is not None and step.point not in names:
                 problems.append(ConfigProblem(

@@ -1,15 +1,49 @@
-"""Applying a scenario step to the simulated devices (the steps that need no server)."""
+"""Applying a scenario step: to the behaviour models, a Modbus server or an MQTT publisher."""
 
 from __future__ import annotations
 
 from simulators.errors import SimulatorError
 from simulators.model import SiteModel
-from simulators.scenario import Action, Step
+from simulators.mqtt_device import MqttDeviceSimulator
+from simulators.scenario import MODBUS_ONLY, Action, Step
+from simulators.server import ServedDevice
 
-__all__ = ["SERVER_ACTIONS", "apply_to_model"]
+__all__ = ["SERVER_ACTIONS", "apply_to_model", "apply_to_publisher", "apply_to_server"]
 
-# Steps about how a device answers on the network, applied by the runtime to its server.
+# Steps about how a device answers on the network, applied by the runtime to its server (or,
+# for a device that publishes MQTT, to its publisher).
 SERVER_ACTIONS = frozenset({Action.SILENT, Action.ANSWER, Action.EXCEPTION, Action.DELAY})
+
+
+def apply_to_server(served: ServedDevice, step: Step) -> None:
+    action = step.action
+    if action is Action.SILENT:
+        served.silence()
+    elif action is Action.ANSWER:
+        served.answer()
+    elif action is Action.EXCEPTION:
+        assert step.code is not None  # Step validates it
+        served.fail_with(step.code)
+    elif action is Action.DELAY:
+        assert step.seconds is not None  # Step validates it
+        served.delay_by(step.seconds)
+    else:
+        raise SimulatorError(f"action {action.value!r} is not about how a device answers")
+
+
+def apply_to_publisher(publisher: MqttDeviceSimulator, step: Step) -> None:
+    """Silence or resume a device that publishes MQTT: it has no requests to answer."""
+    action = step.action
+    if action in MODBUS_ONLY:
+        raise SimulatorError(
+            f"action {action.value!r} is a Modbus answer; {publisher.device.id!r} publishes MQTT"
+        )
+    if action is Action.SILENT:
+        publisher.silence()
+    elif action is Action.ANSWER:
+        publisher.resume()
+    else:
+        raise SimulatorError(f"action {action.value!r} is not about how a device answers")
 
 
 def apply_to_model(model: SiteModel, step: Step) -> None:
