@@ -55,6 +55,16 @@ _PERMUTATION = {
     WordOrder.DCBA: (3, 2, 1, 0),
 }
 
+# The value's bytes A..D from the two registers in one `struct.pack`: the format packing the
+# registers (little-endian swaps each register's bytes) and whether the registers swap places;
+# the same arrangement as `_PERMUTATION` gives.
+_HALVES = {
+    WordOrder.ABCD: (">HH", False),
+    WordOrder.CDAB: (">HH", True),
+    WordOrder.BADC: ("<HH", False),
+    WordOrder.DCBA: ("<HH", True),
+}
+
 
 def register_count(data_type: DataType) -> int:
     """Registers (or bits, for coils and discrete inputs) one value occupies."""
@@ -84,10 +94,9 @@ def decode(
     if data_type is DataType.I16:
         value = _swap16(registers[0]) if swap else registers[0]
         return value - 0x10000 if value & 0x8000 else value
-    wire = struct.pack(">HH", registers[0], registers[1])
-    order = _PERMUTATION[word_order]
-    ordered = bytes(wire[i] for i in order)
-    result: int | float = struct.unpack(_FORMAT[data_type], ordered)[0]
+    halves, swap_words = _HALVES[word_order]
+    first, second = (registers[1], registers[0]) if swap_words else (registers[0], registers[1])
+    result: int | float = struct.unpack(_FORMAT[data_type], struct.pack(halves, first, second))[0]
     return result
 
 

@@ -7,11 +7,12 @@ of range and the number is reported with that quality.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from fireroom import codec
-from fireroom.codec import DataType
+from fireroom.codec import DataType, WordOrder
 from fireroom.domain import PointValue, Quality, Reading
 from fireroom.points import PointSpec, Transmitter
 
@@ -37,10 +38,20 @@ def _engineering(milliamps: float, transmitter: Transmitter) -> float:
 
 
 class PointDecoder:
-    """Decodes one point; built once per point so a scan does no lookups in the spec."""
+    """Decodes one point; built once per point so a scan does no lookups in the spec.
 
-    __slots__ = ("bit", "data_type", "enum", "flags", "name", "offset", "scale", "spec",
+    `decode(words)` gives the reading of the point from its registers (or bits). It is chosen
+    here, once, for the point's kind: a bit or coil returns one of two readings made in
+    advance; a 16-bit status word looks its flags up a byte at a time; a 16-bit enumeration
+    or number is decoded inline. Everything else, and a word outside 0..65535, takes the
+    generic path (`decode_generic`), which every specialised decoder matches reading for
+    reading. Readings may be shared: never modify one.
+    """
+
+    __slots__ = ("bit", "data_type", "decode", "enum", "flags", "name", "offset", "scale", "spec",
                  "transmitter", "word_order")
+
+    decode: Callable[[Sequence[int]], Reading]
 
     def __init__(self, spec: PointSpec) -> None:
         self.spec = spec
@@ -53,9 +64,10 @@ class PointDecoder:
         self.enum = spec.enum
         self.flags = sorted(spec.flags.items()) if spec.flags else None
         self.transmitter = spec.transmitter
+        self.decode = self._specialised()
 
-    def decode(self, words: Sequence[int]) -> Reading:
-        """The reading of this point from its registers (or bits)."""
+    def decode_generic(self, words: Sequence[int]) -> Reading:
+        """The reading of this point from its registers (or bits), by the generic path."""
         return self.from_raw(codec.decode(words, self.data_type, self.word_order, self.bit))
 
     def from_raw(self, raw: bool | int | float) -> Reading:
@@ -89,3 +101,103 @@ class PointDecoder:
             return Reading(self.name, None, quality, milliamps)
         return Reading(self.name, round(_engineering(milliamps, self.transmitter), 6), quality,
                        milliamps)
+
+    def _specialised(self) -> Callable[[Sequence[int]], Reading]:
+        data_type = self.data_type
+        if data_type in (DataType.COIL, DataType.DISCRETE, DataType.BIT):
+            return _bit_decoder(self)
+        if data_type not in (DataType.U16, DataType.I16) or self.transmitter is not None:
+            return self.decode_generic
+        if self.flags is None and self.enum is None:
+            return _number_decoder(self)
+        if data_type is not DataType.U16:
+            return self.decode_generic  # config validation allows no such point
+        return _flags_decoder(self) if self.flags is not None else _enum_decoder(self)
+
+
+def _bit_decoder(decoder: PointDecoder) -> Callable[[Sequence[int]], Reading]:
+    on = Reading(decoder.name, True, Quality.GOOD)
+    off = Reading(decoder.name, False, Quality.GOOD)
+    if decoder.data_type is not DataType.BIT:  # a coil or discrete input: the bit itself
+        return lambda words: on if words[0] else off
+    if decoder.bit is None:
+        return decoder.decode_generic  # which says what is wrong
+    mask = 1 << decoder.bit
+    return lambda words: on if words[0] & mask else off
+
+
+@functools.lru_cache(maxsize=256)
+def _flag_tables(
+    flags: tuple[tuple[int, str], ...],
+) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """For each of the 256 values of a 16-bit word's low and high byte, its set flags in bit
+    order; a panel's thousands of points share one status word layout, so one pair of tables."""
+    low = tuple(tuple(name for bit, name in flags if bit < 8 and (value >> bit) & 1)
+                for value in range(256))
+    high = tuple(tuple(name for bit, name in flags if 8 <= bit < 16 and (value >> (bit - 8)) & 1)
+                 for value in range(256))
+    return low, high
+
+
+def _flags_decoder(decoder: PointDecoder) -> Callable[[Sequence[int]], Reading]:
+    assert decoder.flags is not None
+    name = decoder.name
+    good = Quality.GOOD
+    swap = decoder.word_order in (WordOrder.BADC, WordOrder.DCBA)
+    low, high = _flag_tables(tuple(decoder.flags))
+    generic = decoder.decode_generic
+
+    def decode(words: Sequence[int]) -> Reading:
+        raw = words[0]
+        if type(raw) is not int or not 0 <= raw <= 0xFFFF:
+            return generic(words)
+        if swap:
+            return Reading(name, [*low[raw >> 8], *high[raw & 0xFF]], good)
+        return Reading(name, [*low[raw & 0xFF], *high[raw >> 8]], good)
+
+    return decode
+
+
+def _enum_decoder(decoder: PointDecoder) -> Callable[[Sequence[int]], Reading]:
+    assert decoder.enum is not None
+    name = decoder.name
+    enum = decoder.enum
+    good, bad = Quality.GOOD, Quality.BAD
+    swap = decoder.word_order in (WordOrder.BADC, WordOrder.DCBA)
+    generic = decoder.decode_generic
+
+    def decode(words: Sequence[int]) -> Reading:
+        raw = words[0]
+        if type(raw) is not int or not 0 <= raw <= 0xFFFF:
+            return generic(words)
+        if swap:
+            raw = ((raw & 0xFF) << 8) | (raw >> 8)
+        label = enum.get(raw)
+        if label is None:
+            # An undocumented state is not a state we can vouch for.
+            return Reading(name, None, bad, float(raw))
+        return Reading(name, label, good)
+
+    return decode
+
+
+def _number_decoder(decoder: PointDecoder) -> Callable[[Sequence[int]], Reading]:
+    name = decoder.name
+    good = Quality.GOOD
+    swap = decoder.word_order in (WordOrder.BADC, WordOrder.DCBA)
+    signed = decoder.data_type is DataType.I16
+    scaled = decoder.scale != 1.0 or bool(decoder.offset)
+    scale, offset = decoder.scale, decoder.offset
+    generic = decoder.decode_generic
+
+    def decode(words: Sequence[int]) -> Reading:
+        raw = words[0]
+        if type(raw) is not int or not 0 <= raw <= 0xFFFF:
+            return generic(words)
+        if swap:
+            raw = ((raw & 0xFF) << 8) | (raw >> 8)
+        if signed and raw & 0x8000:
+            raw -= 0x10000
+        return Reading(name, raw * scale + offset if scaled else raw, good)
+
+    return decode

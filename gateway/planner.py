@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import ne
 from typing import Protocol
 
 from fireroom.config import DeviceConfig, Site
@@ -47,6 +49,14 @@ class ReadRequest:
     count: int
     # (decoder, start, stop) with start/stop relative to `address`, computed once at plan time.
     slices: list[tuple[PointDecoder, int, int]] = field(default_factory=list)
+    # The last answer and its readings; for each word, the indexes of the slices that read it.
+    _words: list[int] | None = field(default=None, init=False, repr=False, compare=False)
+    _readings: list[Reading] = field(default_factory=list, init=False, repr=False,
+                                     compare=False)
+    _readers: list[tuple[int, ...]] = field(default_factory=list, init=False, repr=False,
+                                            compare=False)
+    _unusable: dict[Quality, list[Reading]] = field(default_factory=dict, init=False,
+                                                    repr=False, compare=False)
 
     @property
     def function_code(self) -> int:
@@ -86,12 +96,53 @@ class ReadRequest:
         return [decoder.name for decoder, _, _ in self.slices]
 
     def decode(self, words: Sequence[int]) -> list[Reading]:
-        """Decode every point of this request from its answer (`count` words or bits)."""
-        return [decoder.decode(words[start:stop]) for decoder, start, stop in self.slices]
+        """Decode every point of this request from its answer (`count` words or bits).
+
+        Fire equipment rarely changes, so most answers equal the previous one: those give the
+        previous list back, and a changed answer decodes again only the points whose words
+        changed, keeping the other readings. Decoding depends on nothing but the words, so the
+        readings are the ones a full decode would give; the same objects, which later stages
+        may use to skip what did not change. The list is shared: never modify it.
+        """
+        last = self._words
+        if words == last:
+            return self._readings
+        slices = self.slices
+        changed: list[int] = []
+        if last is not None and len(last) == len(words) == len(self._readers):
+            changed = list(compress(range(len(words)), map(ne, words, last)))
+        if not changed or 2 * len(changed) > len(words) or len(self._readings) != len(slices):
+            # A first answer, or one that changed too much for picking out to pay.
+            readings = [decoder.decode(words[start:stop]) for decoder, start, stop in slices]
+            if len(self._readers) != len(words):
+                self._readers = self._word_readers(len(words))
+        else:
+            readings = self._readings.copy()
+            readers = self._readers
+            for index in {index for word in changed for index in readers[word]}:
+                decoder, start, stop = slices[index]
+                readings[index] = decoder.decode(words[start:stop])
+        self._words = list(words)
+        self._readings = readings
+        return readings
+
+    def _word_readers(self, count: int) -> list[tuple[int, ...]]:
+        readers: list[list[int]] = [[] for _ in range(count)]
+        for index, (_, start, stop) in enumerate(self.slices):
+            for word in range(start, min(stop, count)):
+                readers[word].append(index)
+        return [tuple(indexes) for indexes in readers]
 
     def unusable(self, quality: Quality) -> list[Reading]:
-        """Readings without a value for every point, e.g. `bad` after an exception response."""
-        return [Reading(decoder.name, None, quality) for decoder, _, _ in self.slices]
+        """Readings without a value for every point, e.g. `bad` after an exception response.
+
+        The same list (of the same readings) for the same quality: never modify it.
+        """
+        readings = self._unusable.get(quality)
+        if readings is None or len(readings) != len(self.slices):
+            readings = [Reading(decoder.name, None, quality) for decoder, _, _ in self.slices]
+            self._unusable[quality] = readings
+        return readings
 
     def __str__(self) -> str:
         return f"FC{self.function_code} {self.table.value}[{self.address}:+{self.count}]"

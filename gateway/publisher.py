@@ -128,7 +128,7 @@ class Publisher:
         )
         will = aiomqtt.Will(self._status_topic, will_payload, qos=1, retain=True)
         async with mqtt.client(self.mqtt, self.gateway_id, will=will, timeout=5) as client:
-            await client.publish(self._status_topic, self._gateway_status("online"), 1, True)
+            await mqtt.publish(client, self._status_topic, self._gateway_status("online"), 1, True)
             self._connected = True
             self._backoff.reset()
             self.connections += 1
@@ -161,20 +161,16 @@ class Publisher:
             raise error
 
     async def _drain(self, client: aiomqtt.Client) -> None:
-        task = asyncio.current_task()
         while True:
             message = await self._queue.get()
             try:
-                await client.publish(message.topic, message.payload, message.qos, message.retain)
+                await mqtt.publish(
+                    client, message.topic, message.payload, message.qos, message.retain
+                )
             except aiomqtt.MqttError:
                 self._count(message, published=False)
                 raise
             self._count(message, published=True)
-            # aiomqtt's publish waits with Python 3.11's asyncio.wait_for, which can swallow a
-            # cancellation that arrives as the publish completes: a busy gateway then never
-            # stops. Honour a pending cancellation here.
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError
 
     async def _watch(self, client: aiomqtt.Client) -> None:
         # Nothing is subscribed: the iterator only ends by raising when the connection drops.

@@ -7,15 +7,76 @@ with its requests can never pass one device's values off as another read's.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 
 from pymodbus.client.base import ModbusBaseClient
+from pymodbus.pdu.register_message import (
+    ReadHoldingRegistersResponse,
+    ReadInputRegistersResponse,
+)
 
 from fireroom.errors import DeviceException, DeviceGarbage
 from fireroom.points import Table
 from gateway.planner import ReadRequest
 
-__all__ = ["send", "values"]
+__all__ = [
+    "LeanHoldingRegistersResponse",
+    "LeanInputRegistersResponse",
+    "lean_responses",
+    "send",
+    "values",
+]
+
+
+def _registers(data: bytes) -> list[int] | None:
+    """The registers of a register answer's data, or None where pymodbus' decoder raises."""
+    size = data[0] if data else 0
+    if size >= len(data) or size % 2:
+        return None
+    return list(struct.unpack_from(f">{size // 2}H", data, 1))
+
+
+class LeanHoldingRegistersResponse(ReadHoldingRegistersResponse):
+    """A `ReadHoldingRegistersResponse` decoded in one `struct.unpack_from`.
+
+    pymodbus' decoder unpacks register by register (27 us for 125 registers, against 1.5 us),
+    and its debug log formats every answer, registers included, even when debug logging is
+    off (12 us). Data that decoder would refuse is left to it, so it fails as before; the short
+    `str` leaves the values out of pymodbus' debug log, which shows the frame in hex anyway.
+    """
+
+    def decode(self, data: bytes) -> None:
+        registers = _registers(data)
+        if registers is None:
+            super().decode(data)
+        else:
+            self.registers = registers
+
+    def __str__(self) -> str:
+        return (f"{type(self).__name__}(dev_id={self.dev_id}, "
+                f"transaction_id={self.transaction_id}, count={len(self.registers)})")
+
+
+class LeanInputRegistersResponse(ReadInputRegistersResponse):
+    """A `ReadInputRegistersResponse` decoded as `LeanHoldingRegistersResponse` is."""
+
+    def decode(self, data: bytes) -> None:
+        registers = _registers(data)
+        if registers is None:
+            super().decode(data)
+        else:
+            self.registers = registers
+
+    def __str__(self) -> str:
+        return (f"{type(self).__name__}(dev_id={self.dev_id}, "
+                f"transaction_id={self.transaction_id}, count={len(self.registers)})")
+
+
+def lean_responses(client: ModbusBaseClient) -> None:
+    """Have `client` decode register answers with the lean classes above."""
+    client.register(LeanHoldingRegistersResponse)
+    client.register(LeanInputRegistersResponse)
 
 
 async def send(client: ModbusBaseClient, request: ReadRequest, unit: int) -> object:

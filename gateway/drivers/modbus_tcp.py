@@ -44,12 +44,14 @@ class ModbusTcpDriver:
 
     Args:
         device: the device's config (unit id and timeout are taken from it).
-        client: the pymodbus client to use; built from the config when not given.
+        client: the pymodbus client to use; built from the config when not given. Register
+            answers are decoded with `modbus.lean_responses`.
     """
 
     def __init__(self, device: DeviceConfig, *, client: AsyncModbusTcpClient | None = None) -> None:
         self.device = device
         self.client = client if client is not None else make_client(device)
+        modbus.lean_responses(self.client)
         self.timeout = device.timeout
         self.unit_id = device.unit_id
         self._where = f"{device.id} ({device.transport.describe()})"

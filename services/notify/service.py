@@ -175,7 +175,7 @@ class NotifyService:
         if client is None:
             raise DeliveryError("not connected to the broker")
         try:
-            await client.publish(topic, body, qos=qos)
+            await mqtt.publish(client, topic, body, qos=qos)
         except aiomqtt.MqttError as exc:
             raise DeliveryError(str(exc)) from exc
 

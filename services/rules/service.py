@@ -244,6 +244,6 @@ class RulesService:
 
     async def _flush(self, client: aiomqtt.Client) -> None:
         while self._outbox:
-            await client.publish(self._topic, self._outbox[0], qos=1)
+            await mqtt.publish(client, self._topic, self._outbox[0], qos=1)
             self._outbox.popleft()
             self._stats["published"] += 1

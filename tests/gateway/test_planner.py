@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -211,3 +212,92 @@ def test_profile_illegal_ranges_and_device_gap_settings_apply(tmp_path: Any) -> 
     })
     assert ranges(plan_device(site, site.device("m1"))) == [("holding", 0, 7), ("holding", 12, 1)]
     assert len(plan_device(site, site.device("m2"))) == 3
+
+
+# --- reusing the readings of unchanged answers --------------------------------------------------
+
+def reuse_points() -> list[PointSpec]:
+    """Bits sharing a status word, a word the bits' word also feeds, a u32 across two words,
+    an enumeration, a scaled number, a gap, and flags: one request of 10 registers."""
+    return [
+        *(point(f"bit{i}", 0, type="bit", bit=i) for i in (0, 1, 15)),
+        point("word", 0, flags={0: "normal", 1: "fire", 15: "absent"}),
+        point("count", 1, type="u32", word_order="CDAB"),
+        point("mode", 3, enum={0: "off", 1: "auto"}),
+        point("pressure", 4, scale=0.01),
+        point("temperature", 5, type="i16", scale=0.1, offset=-40.0),
+        point("zone", 9, flags={0: "normal", 2: "fault"}),
+    ]
+
+
+def fields(readings: list[Any]) -> list[tuple[object, ...]]:
+    return [(r.point, type(r.value), r.value, r.quality, r.raw) for r in readings]
+
+
+def test_an_unchanged_answer_gives_back_the_same_readings() -> None:
+    (request,) = plan(reuse_points(), max_gap=8)
+    words = [0b11, 5, 0, 1, 62, 300, 0, 0, 0, 4]
+    first = request.decode(words)
+    again = request.decode(list(words))
+    assert again is first
+    assert fields(again) == fields(plan(reuse_points(), max_gap=8)[0].decode(words))
+
+
+def test_a_changed_word_decodes_only_the_points_that_read_it() -> None:
+    (request,) = plan(reuse_points(), max_gap=8)
+    words = [0b11, 5, 0, 1, 62, 300, 0, 0, 0, 4]
+    before = request.decode(words)
+    changed = list(words)
+    changed[0] = 0b10  # the status word: the bits and the word view of it
+    changed[2] = 1  # the u32's high word (CDAB)
+    after = request.decode(changed)
+    renewed = {r.point for r, old in zip(after, before, strict=True) if r is not old}
+    # bit1 and bit15 read the changed word too, but a bit decodes to one of two readings.
+    assert renewed == {"bit0", "word", "count"}
+    assert fields(after) == fields(plan(reuse_points(), max_gap=8)[0].decode(changed))
+    assert {r.point: r.value for r in after}["count"] == 65541
+    assert before is not after  # the previous list is left as it was
+    assert fields(before) == fields(plan(reuse_points(), max_gap=8)[0].decode(words))
+
+
+def test_answers_decode_as_a_new_request_would() -> None:
+    rng = random.Random(43)
+    (request,) = plan(reuse_points(), max_gap=8)
+    words = [rng.randrange(0x10000) for _ in range(request.count)]
+    for _ in range(500):
+        # Mostly quiet answers, now and then a few words, now and then all of them.
+        roll = rng.random()
+        changes = 0 if roll < 0.3 else request.count if roll > 0.9 else rng.randint(1, 3)
+        for index in rng.sample(range(request.count), changes):
+            words[index] = rng.choice([0, 1, 0x8000, 0xFFFF, rng.randrange(0x10000)])
+        fresh = plan(reuse_points(), max_gap=8)[0]
+        assert fields(request.decode(list(words))) == fields(fresh.decode(words))
+
+
+def test_bits_tables_reuse_too() -> None:
+    points = [point(f"c{i}", i, table="coil", type="coil") for i in range(12)]
+    (request,) = plan(points)
+    bits = [i % 3 == 0 for i in range(12)]
+    first = request.decode(bits)
+    assert request.decode(list(bits)) is first
+    bits[4] = True
+    second = request.decode(bits)
+    assert [r is old for r, old in zip(second, first, strict=True)] == [i != 4 for i in range(12)]
+    assert [r.value for r in second] == bits
+
+
+def test_an_answer_of_another_length_is_decoded_afresh() -> None:
+    (request,) = plan([point("a", 0), point("b", 1)])
+    request.decode([1, 2])
+    with pytest.raises(IndexError):
+        request.decode([3])  # b's word is missing, as before
+    assert [r.value for r in request.decode([1, 2])] == [1, 2]
+
+
+def test_unusable_readings_are_made_once_per_quality() -> None:
+    (request,) = plan([point("a", 0), point("b", 1)])
+    bad = request.unusable(Quality.BAD)
+    assert request.unusable(Quality.BAD) is bad
+    assert [(r.point, r.value, r.quality) for r in bad] == [
+        ("a", None, Quality.BAD), ("b", None, Quality.BAD)]
+    assert [r.quality for r in request.unusable(Quality.COMM_LOST)] == [Quality.COMM_LOST] * 2
