@@ -49,9 +49,7 @@ import contextlib
 import json
 import os
 import platform
-import random
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -65,32 +63,15 @@ from benchmarks.peer.proc import GatewayProcess
 from benchmarks.peer.progress import say
 from benchmarks.watch import Tally, listen, percentile, scrape, spy_top
 from fireroom.config import Site, TcpTransport, load_site
-from tests.servers import free_port, run_mosquitto, wait_for_port
+from tests.servers import free_port, listen_ports, run_mosquitto, wait_for_port
 
 SITE = "bench"
 _REPO = Path(__file__).resolve().parent.parent
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _ports(count: int) -> list[int]:
-    """Distinct free ports below the ephemeral range, so no outgoing connection (of this run or
-    of tests running meanwhile) takes one before the simulators bind it."""
-    low, _ = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    rng = random.Random()
-    ports: set[int] = set()
-    while len(ports) < count:
-        port = rng.randrange(10000, low)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.add(port)
-    return sorted(ports)
-
-
 def _site_yaml(args: argparse.Namespace, broker_port: int, data: Path) -> str:
-    ports = _ports(args.devices)
+    ports = listen_ports(args.devices)
     config: dict[str, Any] = {
         "site": {"id": SITE, "name": "gateway benchmark"},
         "mqtt": {"host": "127.0.0.1", "port": broker_port},

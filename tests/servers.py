@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import shutil
 import socket
 import subprocess
@@ -34,6 +35,27 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def listen_ports(count: int) -> list[int]:
+    """Distinct free ports below the ephemeral range, for servers that bind later.
+
+    `free_port()` hands out an ephemeral port, which any outgoing connection may take before the
+    server binds it; with a hundred device servers that happens. Ports below the range are only
+    ever taken by listeners.
+    """
+    low, _ = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    rng = random.Random()
+    ports: set[int] = set()
+    while len(ports) < count:
+        port = rng.randrange(10000, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.add(port)
+    return sorted(ports)
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:

@@ -17,7 +17,7 @@ from fireroom.config import MqttConfig, parse_site
 from fireroom.telemetry import decode
 from gateway import Gateway
 from simulators import SiteSimulator
-from tests.servers import Broker, free_port
+from tests.servers import Broker, free_port, listen_ports
 
 pytestmark = pytest.mark.integration
 
@@ -26,6 +26,7 @@ POINTS = 200  # per panel, besides the profile's 5 system points
 
 
 def site_config(tmp_path: Path) -> dict[str, Any]:
+    ports = listen_ports(DEVICES)
     return {
         "site": {"id": "scale"},
         "data_dir": str(tmp_path),
@@ -33,7 +34,7 @@ def site_config(tmp_path: Path) -> dict[str, Any]:
             {
                 "id": f"panel-{d:03d}",
                 "profile": "gbt26875-panel",
-                "transport": {"type": "tcp", "host": "127.0.0.1", "port": free_port()},
+                "transport": {"type": "tcp", "host": "127.0.0.1", "port": ports[d]},
                 # One process serves the simulators and the gateway here: a relaxed rhythm.
                 "poll_interval": 2.0,
                 "timeout": 2.0,
