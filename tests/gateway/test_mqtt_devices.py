@@ -7,7 +7,6 @@ import contextlib
 import random
 import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,63 +25,15 @@ from simulators.devices import SimulatedDevice
 from simulators.facp import FacpPanel
 from simulators.mqtt_device import MqttDeviceSimulator, json_image
 from simulators.server import DeviceServer
+from tests.gateway.test_service import Collector, Message, collect
 from tests.servers import Broker, free_port, run_mosquitto
 
 pytestmark = pytest.mark.integration
 
 
-@dataclass
-class Message:
-    topic: str
-    payload: bytes
-
-    def json(self) -> Any:
-        return orjson.loads(self.payload)
-
-
-class Inbox:
-    """Every message under one site's topics, as a real subscriber receives them."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self._arrived = asyncio.Condition()
-
-    async def add(self, message: Message) -> None:
-        async with self._arrived:
-            self.messages.append(message)
-            self._arrived.notify_all()
-
-    async def wait_for(self, predicate: Callable[[Message], bool], within: float = 5) -> Message:
-        async with asyncio.timeout(within), self._arrived:
-            seen = 0
-            while True:
-                for message in self.messages[seen:]:
-                    if predicate(message):
-                        return message
-                seen = len(self.messages)
-                await self._arrived.wait()
-
-    def telemetry(self, device: str) -> list[dict[str, Any]]:
-        return [m.json() for m in self.messages if m.topic.endswith(f"/telemetry/{device}")]
-
-
-@contextlib.asynccontextmanager
-async def collect(broker: Broker, site: str) -> AsyncIterator[Inbox]:
-    inbox = Inbox()
-    async with aiomqtt.Client(broker.host, broker.port) as client:
-        await client.subscribe(f"{topics.PREFIX}/{site}/#")
-
-        async def pump() -> None:
-            async for m in client.messages:
-                await inbox.add(Message(str(m.topic), bytes(m.payload)))
-
-        task = asyncio.create_task(pump())
-        try:
-            yield inbox
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+def documents(inbox: Collector, device: str) -> list[dict[str, Any]]:
+    """The telemetry payloads of one device, as JSON documents."""
+    return [m.json() for m in inbox.messages if m.topic.endswith(f"/telemetry/{device}")]
 
 
 @contextlib.asynccontextmanager
@@ -172,7 +123,7 @@ async def test_topic_filters_route_messages_and_paths_pick_points(mosquitto: Bro
         await inbox.wait_for(is_telemetry("hub-b", lambda t: t["seq"] == 2))
         await inbox.wait_for(is_telemetry("hub-a", lambda t: t["seq"] == 2))
         stats = gw.stats()
-    a, b = inbox.telemetry("hub-a"), inbox.telemetry("hub-b")
+    a, b = documents(inbox, "hub-a"), documents(inbox, "hub-b")
     assert [t["seq"] for t in a] == [1, 2]
     assert a[0]["readings"] == {
         "pressure": [pytest.approx(0.62), "good"],
@@ -311,7 +262,7 @@ async def test_silent_device_goes_offline_and_recovers(mosquitto: Broker) -> Non
     assert good.json()["readings"]["system_status"] == [["normal"], "good"]
     assert stats["state"] == "online"
     assert stats["failed_scans"] >= 2
-    seqs = [t["seq"] for t in inbox.telemetry("facp-json")]
+    seqs = [t["seq"] for t in documents(inbox, "facp-json")]
     assert seqs == sorted(seqs)
 
 
@@ -360,7 +311,7 @@ async def test_garbage_is_counted_and_never_published_as_good(mosquitto: Broker)
         await sim.publish(state(3, fire=1))
         last = await inbox.wait_for(is_telemetry("facp-json", lambda t: t["seq"] == 7))
         stats = gw.stats()["facp-json"]
-    published = inbox.telemetry("facp-json")
+    published = documents(inbox, "facp-json")
     assert [t["seq"] for t in published] == [1, 2, 3, 4, 5, 6, 7]
     for message in published[:5]:
         assert message["readings"]["system_status"] == [None, "bad"]
