@@ -22,7 +22,6 @@ clock, which tests may simulate.
 from __future__ import annotations
 
 import asyncio
-import math
 import termios
 import time
 from collections import deque
@@ -38,7 +37,7 @@ from fireroom.config import DeviceConfig, RtuOverTcpLine, SerialLine
 from fireroom.errors import DeviceError, DeviceException, DeviceGarbage, DeviceTimeout
 from gateway.drivers import modbus
 from gateway.planner import ReadRequest
-from gateway.stats import ErrorKind
+from gateway.stats import ErrorKind, percentile
 
 __all__ = ["LineReport", "LineStats", "RtuLine", "answer_timeout"]
 
@@ -64,6 +63,7 @@ def character_time(line: AnyLine) -> float:
 
 
 def _no_errors() -> dict[ErrorKind, int]:
+    # A line has no "busy": that answer is counted against the device that gave it.
     return {"timeout": 0, "exception": 0, "garbage": 0, "connection": 0}
 
 
@@ -109,11 +109,7 @@ class LineStats:
 
     def rtt_percentile(self, fraction: float) -> float | None:
         """Nearest-rank percentile of the recent round-trip times, in seconds."""
-        if not self.rtts:
-            return None
-        ordered = sorted(self.rtts)
-        rank = min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))
-        return ordered[rank]
+        return percentile(self.rtts, fraction)
 
     def busy_ratio(self, now: float) -> float | None:
         if self.started is None or now <= self.started:

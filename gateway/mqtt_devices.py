@@ -34,7 +34,7 @@ from fireroom.jsonpath import MissingValue, parse_path
 from fireroom.points import PointSpec
 from gateway.backoff import Backoff
 from gateway.decode import PointDecoder
-from gateway.poller import DeviceStatus, Scan, ScanSink
+from gateway.poller import DeviceState, DeviceStatus, Scan, ScanSink
 from gateway.stats import DeviceReport, DeviceStats
 
 __all__ = ["SILENT_INTERVALS", "GarbageValue", "JsonPoint", "MqttDevice", "MqttDevices"]
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 SILENT_INTERVALS = 3  # expected reporting intervals without a message before a device is lost
 
-_TICK = 1e-6  # the smallest step that keeps a device's timestamps strictly increasing
 _BITS = (DataType.BIT, DataType.COIL, DataType.DISCRETE)
 _WORD_MAX = {DataType.U16: 0xFFFF, DataType.U32: 0xFFFF_FFFF}
 
@@ -141,15 +140,17 @@ class MqttDevice:
         self.clock: Clock = clock or SystemClock()
         self.silence_limit = SILENT_INTERVALS * config.poll_interval
         self.stats = DeviceStats()
-        self.status: DeviceStatus | None = None
+        self.state = DeviceState(config.id, sink, self.clock, self.stats)
         self._seq = 0
-        self._last_ts = 0.0
         self._heard = self.clock.monotonic()  # the last usable message, or the start
-        self._lost_at: float | None = None
 
     @property
     def id(self) -> str:
         return self.config.id
+
+    @property
+    def status(self) -> DeviceStatus | None:
+        return self.state.status
 
     def matches(self, topic: aiomqtt.Topic) -> bool:
         return topic.matches(self.filter)
@@ -159,7 +160,7 @@ class MqttDevice:
         if not isinstance(document, dict):
             self.garbage(topic, f"a JSON {_json_kind(document)}, not an object")
             return
-        ts = self._stamp()
+        ts = self.state.stamp()
         readings: list[Reading] = []
         for point in self.points:
             try:
@@ -180,7 +181,7 @@ class MqttDevice:
         self._heard = self.clock.monotonic()
         self.stats.scans += 1
         self.stats.last_good = ts
-        self._set_online(ts)
+        self.state.online(ts)
         self._seq += 1
         # A message with some of the points is published as partial, so consumers keep the
         # others as they were instead of taking the message for the whole device.
@@ -201,8 +202,8 @@ class MqttDevice:
             if silent < self.silence_limit:
                 await self.clock.sleep(self.silence_limit - silent)
                 continue
-            ts = self._stamp()
-            self._set_offline(ts, f"no message for {self.silence_limit:g} s")
+            ts = self.state.stamp()
+            self.state.offline(ts, f"no message for {self.silence_limit:g} s")
             self._seq += 1
             self.stats.failed_scans += 1
             # Never the last values: a lost device must look lost.
@@ -215,32 +216,6 @@ class MqttDevice:
         return self.stats.report(
             state=state, requests_per_scan=0, published=published, dropped=dropped
         )
-
-    def _stamp(self) -> float:
-        # The gateway's clock stamps every scan; a clock stepped back (NTP) must not make a
-        # device's messages run backwards, so its timestamps only ever increase.
-        self._last_ts = max(self.clock.now(), self._last_ts + _TICK)
-        return self._last_ts
-
-    def _set_offline(self, ts: float, reason: str) -> None:
-        if self.status is not None and self.status.state == "offline":
-            return
-        self._lost_at = self.clock.monotonic()
-        log.warning("%s lost: %s", self.id, reason)
-        self.status = DeviceStatus("offline", ts, reason)
-        self.sink.status(self.id, self.status)
-
-    def _set_online(self, ts: float) -> None:
-        if self.status is not None and self.status.state == "online":
-            return
-        if self._lost_at is not None:
-            lost_for = self.clock.monotonic() - self._lost_at
-            log.warning("%s recovered after %.1f s", self.id, lost_for)
-        else:
-            log.info("%s online", self.id)
-        self._lost_at = None
-        self.status = DeviceStatus("online", ts)
-        self.sink.status(self.id, self.status)
 
 
 class _Listener:

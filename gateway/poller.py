@@ -33,7 +33,7 @@ from gateway.drivers import Driver
 from gateway.planner import ReadRequest
 from gateway.stats import DeviceStats
 
-__all__ = ["REPROBE_SECONDS", "DevicePoller", "DeviceStatus", "Scan", "ScanSink"]
+__all__ = ["REPROBE_SECONDS", "DevicePoller", "DeviceState", "DeviceStatus", "Scan", "ScanSink"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,51 @@ class ScanSink(Protocol):
     def status(self, device: str, status: DeviceStatus) -> None: ...
 
 
+class DeviceState:
+    """A device's online/offline state and its timestamps, for pollers and MQTT devices alike.
+
+    Each change goes to the sink once and to the log with the device's figures. Scans are
+    stamped with the gateway's clock; a clock stepped back (NTP) must not make a device's
+    messages run backwards, so its timestamps only ever increase.
+    """
+
+    def __init__(self, device_id: str, sink: ScanSink, clock: Clock, stats: DeviceStats) -> None:
+        self.device_id = device_id
+        self.sink = sink
+        self.clock = clock
+        self.stats = stats
+        self.status: DeviceStatus | None = None
+        self._last_ts = 0.0
+        self._lost_at: float | None = None  # monotonic time the device went offline
+
+    def stamp(self) -> float:
+        """The timestamp of a new scan."""
+        self._last_ts = max(self.clock.now(), self._last_ts + _TICK)
+        return self._last_ts
+
+    def offline(self, ts: float, reason: str) -> None:
+        if self.status is not None and self.status.state == "offline":
+            return
+        self._lost_at = self.clock.monotonic()
+        log.warning("%s lost: %s; %s", self.device_id, reason, self.stats.summary())
+        self.status = DeviceStatus("offline", ts, reason)
+        self.sink.status(self.device_id, self.status)
+
+    def online(self, ts: float) -> None:
+        if self.status is not None and self.status.state == "online":
+            return
+        if self._lost_at is not None:
+            log.warning(
+                "%s recovered after %.1f s; %s", self.device_id,
+                self.clock.monotonic() - self._lost_at, self.stats.summary(),
+            )
+        else:
+            log.info("%s online", self.device_id)
+        self._lost_at = None
+        self.status = DeviceStatus("online", ts)
+        self.sink.status(self.device_id, self.status)
+
+
 class DevicePoller:
     """Polls one device until cancelled; a coordinator in the Home Assistant sense.
 
@@ -104,17 +149,19 @@ class DevicePoller:
         self.clock: Clock = clock or SystemClock()
         self.backoff = Backoff(rng=rng)
         self.stats = DeviceStats()
-        self.status: DeviceStatus | None = None
+        self.state = DeviceState(device.id, sink, self.clock, self.stats)
         self._seq = 0
-        self._last_ts = 0.0
         self._busy = False  # the last scan ended on a "busy" answer
         self._busy_backoff = Backoff(
             initial=device.poll_interval, cap=30 * device.poll_interval, rng=rng
         )
         # Blocks the device refuses (illegal address), with the monotonic time to ask again.
         self._refused: dict[int, float] = {}
-        self._lost_at: float | None = None  # monotonic time the device went offline
         self._points = [name for request in requests for name in request.points]
+
+    @property
+    def status(self) -> DeviceStatus | None:
+        return self.state.status
 
     @property
     def available(self) -> bool:
@@ -161,10 +208,7 @@ class DevicePoller:
 
     async def scan(self) -> Scan:
         """Run every request once, hand the scan to the sink and return it."""
-        # The gateway's clock stamps every scan; a clock stepped back (NTP) must not make a
-        # device's messages run backwards, so its timestamps only ever increase.
-        ts = max(self.clock.now(), self._last_ts + _TICK)
-        self._last_ts = ts
+        ts = self.state.stamp()
         self._seq += 1
         self.stats.scans += 1
         self._busy = False
@@ -209,9 +253,9 @@ class DevicePoller:
             self.driver.close()
             # Never the last values: a lost device must look lost.
             readings = [Reading(name, None, Quality.COMM_LOST) for name in self._points]
-            self._set_offline(ts, failure)
+            self.state.offline(ts, failure)
         else:
-            self._set_online(ts)
+            self.state.online(ts)
         scan = Scan(self.device.id, ts, self._seq, readings, ok=failure is None)
         self.sink.scan(scan)
         return scan
@@ -253,25 +297,3 @@ class DevicePoller:
             self.stats.refused_blocks = len(self._refused)
             return False
         return True
-
-    def _set_offline(self, ts: float, reason: str) -> None:
-        if self.status is not None and self.status.state == "offline":
-            return
-        self._lost_at = self.clock.monotonic()
-        log.warning("%s lost: %s; %s", self.device.id, reason, self.stats.summary())
-        self.status = DeviceStatus("offline", ts, reason)
-        self.sink.status(self.device.id, self.status)
-
-    def _set_online(self, ts: float) -> None:
-        if self.status is not None and self.status.state == "online":
-            return
-        if self._lost_at is not None:
-            log.warning(
-                "%s recovered after %.1f s; %s", self.device.id,
-                self.clock.monotonic() - self._lost_at, self.stats.summary(),
-            )
-        else:
-            log.info("%s online", self.device.id)
-        self._lost_at = None
-        self.status = DeviceStatus("online", ts)
-        self.sink.status(self.device.id, self.status)

@@ -5,16 +5,27 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
-__all__ = ["DeviceReport", "DeviceStats", "ErrorKind"]
+__all__ = ["DeviceReport", "DeviceStats", "ErrorKind", "no_errors", "percentile"]
 
 # "busy" answers (exception 6) are also counted as "exception".
 ErrorKind = Literal["timeout", "exception", "busy", "garbage", "connection"]
 
 
-def _no_errors() -> dict[ErrorKind, int]:
+
+def percentile(values: Collection[float], fraction: float) -> float | None:
+    """Nearest-rank percentile, None when there are no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))
+    return ordered[rank]
+
+
+def no_errors() -> dict[ErrorKind, int]:
     return {"timeout": 0, "exception": 0, "busy": 0, "garbage": 0, "connection": 0}
 
 
@@ -26,7 +37,7 @@ class DeviceStats:
     scans: int = 0
     failed_scans: int = 0
     requests: int = 0
-    errors: dict[ErrorKind, int] = field(default_factory=_no_errors)
+    errors: dict[ErrorKind, int] = field(default_factory=no_errors)
     missed_ticks: int = 0
     refused_blocks: int = 0  # read blocks the device answers "illegal address" for
     last_good: float | None = None  # wall-clock time of the last answered request
@@ -37,11 +48,7 @@ class DeviceStats:
 
     def rtt_percentile(self, fraction: float) -> float | None:
         """Nearest-rank percentile of the recent round-trip times, in seconds."""
-        if not self.rtts:
-            return None
-        ordered = sorted(self.rtts)
-        rank = min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))
-        return ordered[rank]
+        return percentile(self.rtts, fraction)
 
     def summary(self) -> str:
         """One line for the log when the device changes state."""
