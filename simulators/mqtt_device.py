@@ -91,11 +91,12 @@ def _slot(container: Any, part: str | int, empty: Any, where: str) -> Any:
     return container.setdefault(part, empty)
 
 
-def _stop_if_cancelled(task: asyncio.Task[Any] | None) -> None:
-    # Python 3.11's asyncio.wait_for (inside aiomqtt's connect and publish) can swallow a
-    # cancellation that arrives as the broker answers; without this check a stopped simulator
-    # would go on publishing and its owner would wait for it forever.
-    if task is not None and task.cancelling():
+def _stop_if_cancelled(task: asyncio.Task[Any] | None, before: int) -> None:
+    # Python 3.11's asyncio.wait_for (inside aiomqtt's connect) can swallow a cancellation
+    # that arrives as the broker answers; without this check a stopped simulator would go on
+    # publishing and its owner would wait for it forever. (`fireroom.mqtt.publish` does the
+    # same for publishing.) Only a request made since `before` counts: older ones were handled.
+    if task is not None and task.cancelling() > before:
         raise asyncio.CancelledError
 
 
@@ -191,16 +192,16 @@ class MqttDeviceSimulator:
         """Publish until cancelled, reconnecting as needed; `async with` runs it in a task."""
         task = asyncio.current_task()
         while True:
+            before = task.cancelling() if task is not None else 0
             try:
                 async with mqtt.client(self.broker, self.client_id, timeout=5) as client:
-                    _stop_if_cancelled(task)
+                    _stop_if_cancelled(task, before)
                     self._client = client
                     self.connected.set()
                     while True:
                         if not self.silent:
-                            await client.publish(self.topic, self.payload(), self.qos)
+                            await mqtt.publish(client, self.topic, self.payload(), self.qos)
                             self.published += 1
-                            _stop_if_cancelled(task)
                         await self.clock.sleep(self.interval)
             except aiomqtt.MqttError as exc:
                 log.debug("%s: broker %s:%s: %s", self.device.id, self.broker.host,
