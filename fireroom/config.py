@@ -35,15 +35,19 @@ from fireroom.validation import problems_from
 
 __all__ = [
     "DeviceConfig",
+    "FastLane",
     "Line",
+    "MonitoringConfig",
     "MqttConfig",
     "MqttTransport",
+    "Nonconforming",
     "PumpSettings",
     "ReportSettings",
     "RtuOverTcpLine",
     "RtuTransport",
     "RulesConfig",
     "SerialLine",
+    "ShelvingConfig",
     "Site",
     "SiteConfig",
     "TcpTransport",
@@ -240,6 +244,17 @@ class PumpSettings(_Strict):
     rated_kw: Annotated[float, Field(gt=0)] | None = None  # picks the fail-to-start timeout
 
 
+class FastLane(_Strict):
+    """Alarm-bearing points read more often than the rest of their device.
+
+    The panel's system status word polled every 0.25 s puts a fire on the board well inside
+    GB 25506's 10 s while the thousands of detector words keep the device's own interval.
+    """
+
+    points: Annotated[list[str], Field(min_length=1)]
+    interval: Annotated[float, Field(ge=0.05, le=86400)] = 0.25
+
+
 class DeviceConfig(_Strict):
     id: Ident
     name: str = ""
@@ -258,6 +273,7 @@ class DeviceConfig(_Strict):
     report: ReportSettings = ReportSettings()
     points: list[DevicePoint] = []
     pump: PumpSettings | None = None  # for pump controllers: what the pump is
+    fast_lane: FastLane | None = None  # alarm points polled faster than the device
     # This device's own rule settings, merged over the site's `rules:` section key by key,
     # e.g. {system_in_manual: {enabled: false}} or {pump_fail_to_start: {start_timeout: 40}}.
     rules: dict[str, dict[str, Any]] = {}
@@ -421,6 +437,33 @@ class SimulationConfig(_Strict):
     water: WaterSimulation | None = None
 
 
+class MonitoringConfig(_Strict):
+    """How the monitoring chain watches itself (DESIGN.md, "Failing safe").
+
+    Every process publishes a heartbeat every `heartbeat_seconds`; a process or the broker
+    unheard for `gone_after_seconds` is gone: the rules service raises `monitoring_degraded`
+    for a gateway, the notifier and the API say so when the rules service or the broker is.
+    """
+
+    heartbeat_seconds: Annotated[float, Field(ge=0.1, le=300)] = 5.0
+    gone_after_seconds: Annotated[float, Field(ge=1, le=3600)] = 30.0
+
+
+class ShelvingConfig(_Strict):
+    """Limits on shelving (ISA-18.2): how long supervision of a fire alarm panel may be hidden."""
+
+    # comm_loss, device_fault and isolation of a fire alarm panel: a shelved panel fault is a
+    # panel nobody is sure can still report a fire.
+    panel_supervision_max_seconds: LongSeconds = 8 * 3600
+
+
+class Nonconforming(_Strict):
+    """A site that knowingly runs outside GB 25506's timing: who approved it and why."""
+
+    reason: Annotated[str, Field(min_length=1)]
+    approved_by: Annotated[str, Field(min_length=1)]
+
+
 class SiteConfig(_Strict):
     site: SiteInfo
     mqtt: MqttConfig = MqttConfig()
@@ -433,6 +476,11 @@ class SiteConfig(_Strict):
     obligations: ObligationsConfig = ObligationsConfig()  # periodic tests (compliance)
     shifts: ShiftsConfig = ShiftsConfig()  # shift changes, duty log, handover deadline
     notifications: NotificationsConfig = NotificationsConfig()  # alerts to engineers
+    monitoring: MonitoringConfig = MonitoringConfig()  # heartbeats and watchdogs
+    shelving: ShelvingConfig = ShelvingConfig()
+    # Declared when the site cannot meet GB 25506's timing (services/conformance): it runs, and
+    # an open `nonconforming_configuration` incident says so in every handover.
+    nonconforming: Nonconforming | None = None
 
     @model_validator(mode="after")
     def _unique_devices(self) -> Self:

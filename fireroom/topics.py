@@ -5,8 +5,11 @@ from __future__ import annotations
 __all__ = [
     "PREFIX",
     "gateway_status",
+    "heartbeat",
+    "heartbeat_filter",
     "incidents",
     "parse_device_topic",
+    "snapshot_request",
     "status",
     "telemetry",
     "telemetry_filter",
@@ -27,6 +30,20 @@ def status(site: str, device: str) -> str:
 def gateway_status(site: str, gateway: str) -> str:
     """Retained status of a gateway process; its last will sets it offline."""
     return f"{PREFIX}/{site}/gateway/{gateway}"
+
+
+def heartbeat(site: str, process: str) -> str:
+    """Retained liveness of one fireroom process (`rules`, `notify`, `api`, a gateway's id)."""
+    return f"{PREFIX}/{site}/heartbeat/{process}"
+
+
+def heartbeat_filter(site: str) -> str:
+    return f"{PREFIX}/{site}/heartbeat/+"
+
+
+def snapshot_request(site: str) -> str:
+    """Consumers ask the gateway for full scans here (after a gap in a device's `seq`)."""
+    return f"{PREFIX}/{site}/snapshot"
 
 
 def incidents(site: str) -> str:

@@ -15,6 +15,8 @@ __all__ = [
     "ISOLATION",
     "JOCKEY_SHORT_CYCLING",
     "LOW_PRESSURE",
+    "MONITORING_DEGRADED",
+    "NONCONFORMING_CONFIGURATION",
     "PRESSURE_DECAY",
     "PRE_ALARM",
     "PUMP_FAIL_TO_START",
@@ -49,6 +51,9 @@ SENSOR_OUT_OF_RANGE: Final = "sensor_out_of_range"
 SENSOR_FLATLINE: Final = "sensor_flatline"
 TANK_LOW_LEVEL: Final = "tank_low_level"
 TANK_LOW_TEMPERATURE: Final = "tank_low_temperature"
+# Raised by the services themselves, not by a configurable rule: they cannot be switched off.
+MONITORING_DEGRADED: Final = "monitoring_degraded"
+NONCONFORMING_CONFIGURATION: Final = "nonconforming_configuration"
 RULE_IDS: Final = (
     FIRE_ALARM,
     PRE_ALARM,
