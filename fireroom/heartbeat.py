@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,6 +41,9 @@ class Heartbeat:
     ts: float | None  # the sender's wall clock; None in a last will (sent at an unknown time)
     interval: float
     reason: str = ""
+    # Alive but failing at its job (e.g. "incident store unwritable: 1 alarm not stored");
+    # watchers treat it as loudly as a process that is gone.
+    degraded: str = ""
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -50,6 +54,7 @@ class Heartbeat:
                 "ts": self.ts,
                 "interval": self.interval,
                 "reason": self.reason,
+                "degraded": self.degraded,
             }
         )
 
@@ -66,6 +71,7 @@ def decode(payload: bytes) -> Heartbeat:
         raise ValueError("heartbeat is not an object")  # noqa: TRY004 - one error type
     process, kind, state = data.get("process"), data.get("kind"), data.get("state")
     ts, interval, reason = data.get("ts"), data.get("interval"), data.get("reason", "")
+    degraded = data.get("degraded", "")
     if not isinstance(process, str) or not process:
         raise ValueError("heartbeat has no 'process'")
     if kind not in KINDS:
@@ -76,10 +82,10 @@ def decode(payload: bytes) -> Heartbeat:
         raise ValueError(f"heartbeat ts {ts!r} is not a number")
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
         raise ValueError(f"heartbeat interval {interval!r} is not a positive number")
-    if not isinstance(reason, str):
-        raise ValueError("heartbeat reason is not text")  # noqa: TRY004
+    if not isinstance(reason, str) or not isinstance(degraded, str):
+        raise ValueError("heartbeat reason or degraded is not text")  # noqa: TRY004
     return Heartbeat(process, kind, state, None if ts is None else float(ts), float(interval),
-                     reason[:200])
+                     reason[:200], degraded[:500])
 
 
 def offline_will(site: str, process: str, kind: Kind, interval: float) -> aiomqtt.Will:
@@ -96,12 +102,19 @@ async def beat(
     *,
     interval: float,
     clock: Clock,
+    degraded: Callable[[], str] | None = None,
 ) -> None:
-    """Publish `online` every `interval` until cancelled, then `offline` (best effort)."""
+    """Publish `online` every `interval` until cancelled, then `offline` (best effort).
+
+    `degraded` is asked before each beat; a non-empty answer goes out with it.
+    """
     topic = topics.heartbeat(site, process)
     try:
         while True:
-            payload = Heartbeat(process, kind, "online", clock.now(), interval).to_json()
+            problem = degraded() if degraded is not None else ""
+            payload = Heartbeat(
+                process, kind, "online", clock.now(), interval, degraded=problem
+            ).to_json()
             await mqtt.publish(client, topic, payload, qos=1, retain=True)
             await clock.sleep(interval)
     except asyncio.CancelledError:
@@ -148,6 +161,11 @@ class Watch:
         }
         names |= {name for name, (k, _) in self._expected.items() if kind is None or k == kind}
         return sorted(names)
+
+    def degraded(self, process: str) -> str:
+        """What `process` said is failing in its last heartbeat ("" when nothing)."""
+        seen = self._seen.get(process)
+        return "" if seen is None else seen.heartbeat.degraded
 
     def gone(self, process: str) -> str | None:
         """Why `process` counts as gone, or None while it is alive (or still in its window)."""
