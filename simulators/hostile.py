@@ -41,7 +41,7 @@ __all__ = [
 log = logging.getLogger("fireroom.simulators")
 
 Mode = Literal["normal", "late", "wrong_tid", "wrong_function", "short", "wrong_byte_count",
-               "drop_mid_frame", "garbage", "flap", "mix"]
+               "drop_mid_frame", "garbage", "flap", "mix", "exception", "silent"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 # What `mix` chooses from, per answer.
 MIXED: tuple[Mode, ...] = ("late", "wrong_tid", "wrong_function", "short", "wrong_byte_count",
@@ -69,6 +69,9 @@ class Behaviour:
     scope: Literal["pdu", "frame"] = "pdu"
     down: float = 1.0  # flap: seconds refusing connections; mix: how long a flap lasts
     up: float = 2.0  # flap: seconds serving
+    # exception: the code answered instead of the data; 4 device failure, 6 busy, 10 and 11 a
+    # serial gateway whose device behind it is gone.
+    code: int = 4
 
     def check(self) -> None:
         problems = []
@@ -82,6 +85,8 @@ class Behaviour:
             problems.append("delay may not be negative, down and up must be positive")
         if self.tid is not None and not 0 <= self.tid <= 0xFFFF:
             problems.append(f"a transaction id is 0..65535, not {self.tid}")
+        if not 1 <= self.code <= 0xFF:
+            problems.append(f"an exception code is 1..255, not {self.code}")
         if self.cut not in ("frame", "pdu") or self.scope not in ("pdu", "frame"):
             problems.append("cut and scope are 'frame' or 'pdu'")
         if problems:
@@ -139,6 +144,8 @@ def _mangle(mode: Mode, frame: bytes, behaviour: Behaviour, rng: random.Random) 
     if mode == "short":
         shorter = pdu[: max(1, len(pdu) - (2 if function in (3, 4) else 1))]
         return _HEADER.pack(tid, 0, len(shorter) + 1, unit) + shorter
+    if mode == "exception":
+        return _HEADER.pack(tid, 0, 3, unit) + bytes([function | 0x80, behaviour.code])
     if mode == "wrong_byte_count" and is_read:
         return frame[: _HEADER.size + 1] + bytes([(pdu[1] + behaviour.offset) % 256]) + pdu[2:]
     if mode == "garbage" and behaviour.scope == "frame":
@@ -321,6 +328,10 @@ class HostileProxy:
                 self.counts.withheld += 1
                 continue
             mode = self._choose()
+            if mode == "silent":
+                # The device stays connected and never answers: a panel hung mid-boot.
+                self.counts.mangled[mode] += 1
+                continue
             if mode is None:
                 self.counts.passed += 1
                 await self._send(link, frame)
@@ -352,7 +363,8 @@ def parse_hostile(text: str) -> tuple[str, Behaviour]:
     """`DEVICE=MODE[:ARG][,every=N][,p=P]`, as `fireroom simulate --hostile` takes it.
 
     ARG: late: seconds; wrong_tid: the transaction id; short: frame or pdu; wrong_byte_count:
-    the offset; garbage: pdu or frame; flap: DOWN/UP seconds; mix: seconds a flap lasts.
+    the offset; garbage: pdu or frame; flap: DOWN/UP seconds; mix: seconds a flap lasts;
+    exception: the exception code.
     """
     device, _, rest = text.partition("=")
     spec, *extras = rest.split(",")
@@ -396,6 +408,8 @@ def _argument(mode: str, arg: str) -> dict[str, object]:
         return {"down": float(down), "up": float(up or down)}
     if mode == "mix":
         return {"down": float(arg)}
+    if mode == "exception":
+        return {"code": int(arg)}
     raise SimulatorError(f"{mode} takes no argument")
 
 

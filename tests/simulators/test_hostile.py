@@ -293,6 +293,28 @@ async def test_mix_uses_every_misbehaviour(loopback_site: Site) -> None:
     assert set(counts.mangled) == set(MIXED)
 
 
+@pytest.mark.parametrize("code", [4, 6, 10, 11])
+async def test_exception_answers_the_code_for_the_asked_function(
+    loopback_site: Site, code: int
+) -> None:
+    async with rig(loopback_site) as r, talk(r.proxy.port) as c:
+        r.proxy.behave("exception", code=code)
+        answer = await c.exchange(ask(5, function=3))
+    assert HEADER.unpack_from(answer) == (5, 0, 3, 1)
+    assert answer[7:] == bytes([0x83, code])
+    assert r.proxy.counts.mangled["exception"] == 1
+
+
+async def test_silent_keeps_the_connection_and_never_answers(loopback_site: Site) -> None:
+    async with rig(loopback_site) as r, talk(r.proxy.port) as c:
+        r.proxy.behave("silent")
+        await c.send(ask(3))
+        await until(lambda: r.proxy.counts.mangled["silent"] == 1)
+        r.proxy.behave("normal")
+        # The connection is still served: the next answer is the true one.
+        assert await c.exchange(ask(4)) == await r.truth(ask(4))
+
+
 def test_behave_rejects_what_it_cannot_do() -> None:
     proxy = HostileProxy(upstream_port=1)
     for mode, options in [("sulk", {}), ("late", {"delay": -1.0}), ("flap", {"down": 0.0}),
@@ -313,8 +335,9 @@ def test_parse_hostile() -> None:
     assert parse_hostile("x=short:pdu")[1].cut == "pdu"
     assert parse_hostile("x=garbage:frame")[1].scope == "frame"
     assert parse_hostile("x=wrong_tid:0")[1].tid == 0
+    assert parse_hostile("facp-1=exception:11")[1] == Behaviour("exception", code=11)
     for bad in ["late", "=late", "x=sulk", "x=late:soon", "x=wrong_function:2", "x=late,n=2",
-                "x=garbage:all"]:
+                "x=garbage:all", "x=exception:0", "x=silent:3"]:
         with pytest.raises(SimulatorError):
             parse_hostile(bad)
 
