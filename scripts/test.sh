@@ -15,6 +15,8 @@ command -v influxd >/dev/null || missing+=(influxdb)
 command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
 # socat joins two pseudo-terminals into a serial line for the Modbus RTU tests.
 command -v socat >/dev/null || missing+=(socat)
+# libfaketime steps the services' wall clock in the fault-injection campaign (benchmarks/chaos).
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1 ] || missing+=(faketime)
 # Headless browser for the operator console's test (driven by Playwright, never downloaded).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 # A CJK font, so the Chinese console screenshots show characters rather than empty boxes.

@@ -1,0 +1,135 @@
+"""What the campaign watches: incidents appearing in the store, and alerts at the webhook.
+
+Times are the campaign's own monotonic clock when it first saw a row or a request, never the
+stored `raised_at`: the clock faults step the services' wall clocks on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = ["Hooks", "Incidents", "Row"]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    id: int
+    rule: str
+    subject: str
+    seen: float  # time.monotonic() when the campaign first saw it
+
+
+@dataclass(slots=True)
+class Incidents:
+    """Polls the incident table (read-only) for new rows, 10 times a second."""
+
+    path: Path
+    rows: list[Row] = field(default_factory=list)
+    _last_id: int = 0
+
+    def _poll(self) -> list[tuple[int, str, str]]:
+        if not self.path.exists():
+            return []
+        uri = f"file:{self.path}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=0.5)) as db:
+            return db.execute(
+                "SELECT id, rule, subject FROM incident WHERE id > ? ORDER BY id",
+                (self._last_id,),
+            ).fetchall()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                found = await asyncio.to_thread(self._poll)
+            except sqlite3.Error:
+                found = []  # locked by the SQLite fault, or mid-checkpoint: look again
+            now = time.monotonic()
+            for incident_id, rule, subject in found:
+                self.rows.append(Row(incident_id, rule, subject, now))
+                self._last_id = max(self._last_id, incident_id)
+            await asyncio.sleep(0.1)
+
+    def first(self, rule: str, subject: str, after: float) -> Row | None:
+        for row in self.rows:
+            if row.rule == rule and row.subject == subject and row.seen >= after:
+                return row
+        return None
+
+    def count(self, rule: str, subject: str) -> int:
+        return sum(1 for row in self.rows if row.rule == rule and row.subject == subject)
+
+    def any_of(self, rules: set[str], after: float, before: float) -> list[Row]:
+        return [row for row in self.rows if row.rule in rules and after <= row.seen <= before]
+
+
+@dataclass(slots=True)
+class Hooks:
+    """A loopback webhook receiver: when each alert arrived, and what it said."""
+
+    arrivals: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+
+    async def serve(self, port: int) -> asyncio.Server:
+        return await asyncio.start_server(self._handle, "127.0.0.1", port)
+
+    async def close(self) -> None:
+        """Hang up on the notifier's kept-alive connections, so their handlers end."""
+        for writer in list(self._writers):
+            writer.close()
+        await asyncio.sleep(0)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ValueError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.decode("latin-1").split("\r\n"):
+                    name, _, value = line.partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                body = await reader.readexactly(length)
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    document = orjson.loads(body)
+                    if isinstance(document, dict):
+                        self.arrivals.append((time.monotonic(), document))
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n"
+                             b"content-type: application/json\r\n\r\n{}")
+                await writer.drain()
+        self._writers.discard(writer)
+        writer.close()
+
+    def first(self, subject: str, after: float) -> float | None:
+        for at, document in self.arrivals:
+            incident = document.get("incident")
+            if (
+                at >= after
+                and isinstance(incident, dict)
+                and incident.get("subject") == subject
+                and incident.get("rule") == "fire_alarm"
+            ):
+                return at
+        return None
+
+    def raised_alerts(self, subject: str) -> list[tuple[Any, Any]]:
+        """(incident id, activation count) of each fire alarm alert for `subject`."""
+        keys = []
+        for _, document in self.arrivals:
+            incident = document.get("incident")
+            if (
+                isinstance(incident, dict)
+                and incident.get("subject") == subject
+                and incident.get("rule") == "fire_alarm"
+                and document.get("event") in ("raised", "retriggered")
+                and document.get("stored", True) is not False
+            ):
+                keys.append((incident.get("id"), incident.get("count")))
+        return keys
