@@ -150,7 +150,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(path: Path) -> Site:
+    """A site for a command that does not run it as a service (check-config, simulate)."""
     return load_site(path)
+
+
+def _load_service(path: Path) -> Site:
+    """A site for a service: refused unless it meets GB 25506 or declares why not."""
+    from fireroom.conformance import load_conforming_site
+
+    return load_conforming_site(path)
 
 
 def _data_dir(site: Site | None, given: Path | None) -> Path:
@@ -233,10 +241,21 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _check_config(path: Path) -> int:
+    from fireroom.conformance import enforce
     from fireroom.summary import summarize
 
     site = _load(path)
+    problems = enforce(site)
+    declared = site.config.nonconforming
     print(summarize(site))
+    for problem in problems:
+        print(f"warning: {problem}")
+    if declared is not None:
+        if problems:
+            print(f"nonconforming, approved by {declared.approved_by}: {declared.reason}")
+        else:
+            # A stale declaration keeps an incident open in every handover for nothing.
+            print("declared nonconforming, but no problem found: the declaration can go")
     print("config OK")
     return 0
 
@@ -249,7 +268,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "scenarios":
         return runners.list_scenarios()
     if args.command == "demo":
-        site = _load(args.config)
+        site = _load_service(args.config)
         data_dir = args.data_dir or Path("data") / "demo"
         return asyncio.run(
             runners.demo(
@@ -265,7 +284,7 @@ def _run(args: argparse.Namespace) -> int:
             )
         )
     if args.command == "gateway":
-        site = _load(args.config)
+        site = _load_service(args.config)
         return asyncio.run(
             runners.gateway(
                 site, data_dir=_data_dir(site, args.data_dir), influx=_influx(args),
@@ -273,7 +292,7 @@ def _run(args: argparse.Namespace) -> int:
             )
         )
     if args.command == "rules":
-        site = _load(args.config)
+        site = _load_service(args.config)
         return asyncio.run(
             runners.rules(
                 site, _data_dir(site, args.data_dir), influx=_influx(args),
@@ -281,10 +300,10 @@ def _run(args: argparse.Namespace) -> int:
             )
         )
     if args.command == "notify":
-        site = _load(args.config)
+        site = _load_service(args.config)
         return asyncio.run(runners.notify(site, _data_dir(site, args.data_dir)))
     if args.command == "api":
-        api_site = _load(args.config) if args.config else None
+        api_site = _load_service(args.config) if args.config else None
         data_dir = _data_dir(api_site, args.data_dir)
         return asyncio.run(runners.api(api_site, data_dir, args.host, args.port))
     if args.command == "simulate":

@@ -478,7 +478,7 @@ class SiteConfig(_Strict):
     notifications: NotificationsConfig = NotificationsConfig()  # alerts to engineers
     monitoring: MonitoringConfig = MonitoringConfig()  # heartbeats and watchdogs
     shelving: ShelvingConfig = ShelvingConfig()
-    # Declared when the site cannot meet GB 25506's timing (services/conformance): it runs, and
+    # Declared when the site cannot meet GB 25506's timing (fireroom/conformance.py): it runs, and
     # an open `nonconforming_configuration` incident says so in every handover.
     nonconforming: Nonconforming | None = None
 

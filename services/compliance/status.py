@@ -3,8 +3,10 @@
 Each item (a pump, a detector, the site) needs a passing record in every calendar period, from
 the period it was first tracked in. Records are taken in time order: one made in a period, or
 late within the grace after it, covers the earliest period not yet covered; one made after that
-grace leaves the period missed and covers the period it falls in. The due date is the end of
-the first period not covered:
+grace leaves the period missed and covers the period it falls in. Tracking that begins part-way
+through a period (a site started on a Thursday) cannot know of a test made earlier in it: that
+partial period is owed only together with the next one, unless a pass falls in it. The due date
+is the end of the first period not covered:
 
     due - remind_before   due_soon
     due                   overdue (within grace, a late test still covers the period)
@@ -108,6 +110,10 @@ def timeline(
     period, grace = spec.period, spec.grace
     start = period_start(tracked_since, period, zone)
     due = period_end(start, period, zone)
+    if tracked_since > start and not any(start <= at < due for at in passes):
+        # The week's test may have been made on Monday, before monitoring began on Thursday:
+        # calling that week missed would be a false alarm, so it runs on into the next one.
+        due = period_end(due, period, zone)
     for at in passes:
         if at < start:
             continue  # that period is covered already (or lies before tracking began)

@@ -67,8 +67,10 @@ def record(**given: object) -> dict[str, object]:
 
 
 async def test_obligations_list_their_status(
-    client: httpx.AsyncClient, clock: SimulatedClock
+    client: httpx.AsyncClient, clock: SimulatedClock, stores: tuple[IncidentStore, RecordStore]
 ) -> None:
+    jockey_subject = f"{SITE}/jockey-1:jockey-pump-daily"
+    stores[1].track(SITE, [("jockey-pump-daily", jockey_subject)], clock.now())
     body = (await client.get("/obligations")).json()
     by_id = {item["id"]: item for item in body["data"]}
     assert body["count"] == len(by_id) == 15
@@ -79,8 +81,8 @@ async def test_obligations_list_their_status(
     assert [s["device"] for s in pumps["subjects"]] == ["pump-1", "pump-2"]
     first = pumps["subjects"][0]
     assert first["subject"] == f"{SITE}/pump-1:pump-test-run"
-    # Not tracked yet: due at the end of this month; within the week before, due soon.
-    assert first["due"] == "2025-04-01T00:00:00+08:00"
+    # Not tracked yet: tracking starts mid-March, so March is owed together with April.
+    assert first["due"] == "2025-05-01T00:00:00+08:00"
     assert (first["state"], first["missed"], first["last_evidence"]) == ("ok", False, None)
     rotation = by_id["detector-rotation"]["subjects"][0]
     assert rotation["coverage"] == {
@@ -90,10 +92,12 @@ async def test_obligations_list_their_status(
         "untested": ["L1-SD001", "L1-SD002", "L1-SD003", "L1-SD004", "L1-HD001", "L1-HD002"],
     }
     assert by_id["jockey-pump-daily"]["state"] == "ok"
-    clock.advance(7 * 3600)  # 19:00: the day's check is due within 6 h
+    # Tracked from noon: the 15th runs on into the 16th; at 19:00 its check is due within 6 h.
+    clock.advance(31 * 3600)
+    client.headers.update(await login(client, "engineer1"))  # the session has expired
     jockey = (await client.get("/obligations/jockey-pump-daily")).json()
     assert jockey["state"] == "due_soon"
-    assert jockey["due"] == "2025-03-16T00:00:00+08:00"
+    assert jockey["due"] == "2025-03-17T00:00:00+08:00"
     assert (await client.get("/obligations/nothing-like-it")).status_code == 404
 
 

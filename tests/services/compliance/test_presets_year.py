@@ -2,7 +2,8 @@
 
 Every test plans the evidence each obligation needs in every period of 2025 (`diligent`), leaves
 some out or replaces it with a failing test, runs the site hour by hour into January 2026 and
-compares the whole incident history with the expected one. Times are the site's (UTC+8).
+compares the whole incident history with the expected one. Times are the site's (UTC+8). A
+healthy year, started on a Thursday afternoon in mid-March, must raise nothing at all.
 """
 
 from __future__ import annotations
@@ -233,3 +234,34 @@ def test_nfpa25_year(runs: list[SiteRun], tmp_path: Path) -> None:
         "discharge_pressure rose only 0.01 MPa (0.62 to 0.63), less than 0.05 MPa"
         in failed["diesel-pump-weekly-run"]
     )
+
+
+HEALTHY_START = "2025-03-13 15:00"  # a Thursday afternoon, mid-month, mid-quarter, mid-year
+
+
+# NFPA 25 credits any run, so the Chinese controllers' 3-minute weekly auto-inspection would be
+# a failed churn test under it: a site follows one family of presets.
+@pytest.mark.parametrize(
+    "presets", [["cn-fire-control-room", "gb50974", "gb25201"], ["nfpa25"]], ids=["gb", "nfpa"]
+)
+def test_a_healthy_year_is_silent(
+    runs: list[SiteRun], tmp_path: Path, presets: list[str]
+) -> None:
+    site = make_site(presets=presets, roles=ROLES)
+    run = SiteRun(site, tmp_path, HEALTHY_START)
+    runs.append(run)
+    first_day = HEALTHY_START[:10]
+    # Every test on its usual day from the day after the start: the partial first day, week,
+    # month, quarter, half-year and year had theirs before monitoring began, unseen.
+    for year in (2025, 2026):
+        diligent(run, year, skip=lambda obligation, device, point, day: day <= first_day)
+    run.run_until("2026-03-20 00:00")
+
+    assert run.history() == []
+    assert run.incidents.list(limit=10_000) == []
+    statuses = run.engine.statuses()
+    assert statuses
+    assert [(s.obligation.id, s.target.device) for s in statuses if s.state is not State.OK] == []
+    # Silent because every test was seen and credited, not because nothing was watched.
+    unproven = [(s.obligation.id, s.target.device) for s in statuses if s.last_evidence is None]
+    assert unproven == []

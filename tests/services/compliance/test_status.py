@@ -61,8 +61,10 @@ def spec(**given: object) -> ObligationSpec:
     return ObligationSpec.model_validate(data)
 
 
-def dates(monthly: ObligationSpec, *passes: str) -> tuple[str, str, str, str]:
-    line = timeline(monthly, [ts(p) for p in passes], ts("2025-01-01 00:00"), SHANGHAI)
+def dates(
+    monthly: ObligationSpec, *passes: str, since: str = "2025-01-01 00:00"
+) -> tuple[str, str, str, str]:
+    line = timeline(monthly, [ts(p) for p in passes], ts(since), SHANGHAI)
     return local(line.open_from), local(line.due), local(line.missed_at), local(line.escalate_at)
 
 
@@ -97,8 +99,49 @@ def test_tests_before_tracking_began_cover_nothing() -> None:
 
 def test_escalation_after_one_more_period() -> None:
     weekly = spec(period="weekly", grace="1d", escalate_after="period")
-    # 2025-01-01 is a Wednesday: the first week ends on Monday 6 January.
-    assert dates(weekly)[1:] == ("2025-01-06 00:00", "2025-01-07 00:00", "2025-01-14 00:00")
+    # Tracked from Monday 30 December: the first week ends on Monday 6 January.
+    assert dates(weekly, since="2024-12-30 00:00")[1:] == (
+        "2025-01-06 00:00",
+        "2025-01-07 00:00",
+        "2025-01-14 00:00",
+    )
+
+
+WEEKLY = spec(period="weekly", grace="1d")
+THURSDAY = "2025-03-13 15:00"  # tracking begins in the week of Monday 10 March
+
+
+def test_a_partial_first_period_is_owed_with_the_next() -> None:
+    # The week's test may have been made on Monday, before monitoring began.
+    assert dates(WEEKLY, since=THURSDAY) == (
+        "2025-03-10 00:00",  # a test seen in the partial week still counts
+        "2025-03-24 00:00",
+        "2025-03-25 00:00",
+        "2025-04-24 00:00",
+    )
+    assert dates(spec(), since="2025-03-13 15:00")[1] == "2025-05-01 00:00"
+    assert dates(spec(period="daily", grace="0d"), since=THURSDAY)[1] == "2025-03-15 00:00"
+
+
+def test_a_pass_in_the_partial_first_period_covers_it_alone() -> None:
+    assert dates(WEEKLY, "2025-03-14 10:00", since=THURSDAY)[:2] == (
+        "2025-03-17 00:00",
+        "2025-03-24 00:00",
+    )
+    # Recorded afterwards for the Wednesday before tracking began: it covers that week.
+    assert dates(WEEKLY, "2025-03-12 10:00", since=THURSDAY)[:2] == (
+        "2025-03-17 00:00",
+        "2025-03-24 00:00",
+    )
+    # A pass in the following week covers both the partial week and that one.
+    assert dates(WEEKLY, "2025-03-19 10:00", since=THURSDAY)[:2] == (
+        "2025-03-24 00:00",
+        "2025-03-31 00:00",
+    )
+
+
+def test_tracking_from_the_first_moment_of_a_period_is_not_partial() -> None:
+    assert dates(WEEKLY, since="2025-03-10 00:00")[1] == "2025-03-17 00:00"
 
 
 def test_a_year_before_a_leap_day() -> None:
