@@ -214,6 +214,14 @@ async def notify(site: Site, data_dir: Path) -> int:
     return 0
 
 
+def _api_monitor(site: Site, mqtt: MqttConfig) -> Any:
+    """The API's watch on the rules service and the broker, and its wake-up for the console."""
+    from services.api.changes import Changes
+    from services.api.monitor import Monitor
+
+    return Monitor(site.id, mqtt, site.config.monitoring, changes=Changes())
+
+
 async def api(site: Site | None, data_dir: Path, host: str, port: int) -> int:
     from services.api import serve_api
     from services.compliance import open_register
@@ -230,7 +238,8 @@ async def api(site: Site | None, data_dir: Path, host: str, port: int) -> int:
     )
     jobs: dict[str, Callable[[], Awaitable[Any]]] = {
         "api": lambda: serve_api(
-            store, host=host, port=port, compliance=register, users=users, duty=duty
+            store, host=host, port=port, compliance=register, users=users, duty=duty,
+            monitor=None if site is None else _api_monitor(site, _mqtt(site)), site=site,
         )
     }
     if duty is not None:
@@ -320,7 +329,8 @@ async def demo(
         "rules": rules_service.run,
         "gateway": gateway_service.run,
         "api": lambda: serve_api(store, host="127.0.0.1", port=api_port, compliance=register,
-                                 users=users, duty=duty),
+                                 users=users, duty=duty, monitor=_api_monitor(site, mqtt),
+                                 site=site),
         "duty": duty.run,
     }
     notifier = _notifier(site, mqtt, store, data_dir, clock)

@@ -12,18 +12,22 @@ from fastapi.staticfiles import StaticFiles
 from fireroom.clock import Clock, SystemClock
 from fireroom.errors import StoreError
 from services.api.auth import AuditTrail, current_user
+from services.api.changes import Changes
 from services.api.limits import BodyLimit
 from services.api.routes import auth as auth_routes
 from services.api.routes import compliance as compliance_routes
-from services.api.routes import devices, events, health, incidents
+from services.api.routes import devices, events, health, incidents, monitoring
 from services.api.routes import duty as duty_routes
 from services.api.routes import handovers as handover_routes
 from services.api.routes import shelve as shelve_routes
 from services.api.routes import users as user_routes
 from services.auth import LoginLimiter, UserStore
 from services.incidents import IncidentNotFound, IncidentStore, InvalidTransition
+from services.incidents.shelving import ShelvingPolicy
 
 if TYPE_CHECKING:
+    from fireroom.config import Site
+    from services.api.monitor import Monitor
     from services.compliance import ComplianceRegister
     from services.duty import DutyService
 
@@ -54,13 +58,20 @@ def create_app(
     users: UserStore,
     duty: DutyService | None = None,
     clock: Clock | None = None,
+    monitor: Monitor | None = None,
+    changes: Changes | None = None,
+    event_poll: float = events.POLL,
+    site: Site | None = None,
 ) -> FastAPI:
     """The API over `store`; with `site_id`, only that site's incidents are visible.
 
     `compliance` (the site's obligations and test records) serves /obligations and
     /test-records; without it those answer 503. `users` holds accounts, sessions and the
     audit trail: every API route but /health and /auth/login needs a session. `duty` (shifts,
-    duty log, handovers) serves /duty and /handovers; without it those answer 503.
+    duty log, handovers) serves /duty and /handovers; without it those answer 503. `monitor`
+    (the API's broker connection) serves /monitoring and wakes `changes`, which the event
+    streams wait on between reads every `event_poll` seconds; without it monitoring is unknown.
+    `site` (its config) sets the limits on shelving a fire alarm panel's supervision.
     """
     app = FastAPI(
         title="fireroom",
@@ -76,6 +87,10 @@ def create_app(
     app.state.users = users
     app.state.duty = duty
     app.state.clock = clock or SystemClock()
+    app.state.monitor = monitor
+    app.state.changes = changes or (monitor.changes if monitor is not None else Changes())
+    app.state.event_poll = event_poll
+    app.state.shelving = None if site is None else ShelvingPolicy.of(site)
     app.state.login_limiter = LoginLimiter(app.state.clock)
     app.add_middleware(AuditTrail, users=users)
     app.add_middleware(BodyLimit)
@@ -87,6 +102,7 @@ def create_app(
     logged_in = [Depends(current_user)]
     for router in (
         incidents.router,
+        monitoring.router,
         shelve_routes.router,
         compliance_routes.router,
         events.router,

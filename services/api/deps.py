@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from fireroom.clock import Clock
+from services.api.changes import Changes
 from services.incidents import IncidentStore
 
-__all__ = ["ClockDep", "SiteScopeDep", "StoreDep"]
+__all__ = ["ChangesDep", "ClockDep", "SiteScopeDep", "StoreDep"]
 
 
 def get_store(request: Request) -> IncidentStore:
@@ -33,3 +34,12 @@ def get_clock(request: Request) -> Clock:
 
 
 ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+def get_changes(request: Request) -> Changes:
+    changes: Changes = request.app.state.changes
+    return changes
+
+
+# Routes that write incidents wake the event streams with it.
+ChangesDep = Annotated[Changes, Depends(get_changes)]

@@ -22,7 +22,8 @@ __all__ = ["EventFeed", "FeedItem"]
 _COLUMNS = (
     "e.id, e.kind, e.actor, e.at, i.id, i.site, i.rule, i.subject, i.device, i.point, i.severity,"
     " i.state, i.message, i.detail, i.raised_at, i.last_triggered_at, i.cleared_at, i.acked_at,"
-    " i.acked_by, i.ack_comment, i.count"
+    " i.acked_by, i.ack_comment, i.count,"
+    " s.shelved_at, s.until, s.shelved_by, s.reason, s.panel_supervision"
 )
 
 
@@ -58,6 +59,14 @@ def _payload(row: tuple[Any, ...]) -> dict[str, Any]:
             "acked_by": row[18],
             "ack_comment": row[19],
             "count": row[20],
+            # As GET /incidents gives it: the board tells panel supervision shelved apart.
+            "shelf": None if row[21] is None else {
+                "shelved_at": iso_time(row[21]),
+                "until": iso_time(row[22]),
+                "shelved_by": row[23],
+                "reason": row[24],
+                "panel_supervision": bool(row[25]),
+            },
         },
     }
 
@@ -97,6 +106,7 @@ class EventFeed:
         try:
             rows = self._db.execute(
                 f"SELECT {_COLUMNS} FROM incident_event e JOIN incident i ON i.id = e.incident_id"
+                f" LEFT JOIN incident_shelf s ON s.incident_id = i.id"
                 f" WHERE {where} ORDER BY e.id LIMIT ?",
                 [*args, limit],
             ).fetchall()

@@ -22,10 +22,12 @@ _SECTIONS = (
     ("isolations", "Isolations"),
     ("systems_in_manual", "Systems in manual"),
     ("devices_offline", "Devices offline"),
+    ("shelved_supervision", "Shelved panel supervision"),
     ("tests_due", "Tests due or overdue"),
 )
 _COLUMNS = {
     "tests_due": ("obligation", "title", "device", "state", "due"),
+    "shelved_supervision": ("id", "rule", "subject", "message", "until", "shelved_by", "reason"),
 }
 _INCIDENT_COLUMNS = ("id", "severity", "state", "subject", "message", "raised_at", "acked_by")
 

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from fireroom.domain import IncidentState, Severity
-from services.incidents import Incident, IncidentEvent
+from services.incidents import Incident, IncidentEvent, iso_time
+from services.incidents.shelving import Shelf
 
 __all__ = [
     "AckRequest",
@@ -17,9 +18,28 @@ __all__ = [
     "IncidentPublic",
     "IncidentQuery",
     "IncidentsPublic",
+    "ShelfPublic",
 ]
 
 IsoTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class ShelfPublic(BaseModel):
+    """A shelving in force; `panel_supervision`: a fire alarm panel's supervision, shown apart."""
+
+    shelved_at: IsoTime
+    until: IsoTime
+    shelved_by: str
+    reason: str
+    panel_supervision: bool
+
+    @classmethod
+    def of(cls, shelf: Shelf | None) -> ShelfPublic | None:
+        if shelf is None:
+            return None
+        return cls(shelved_at=iso_time(shelf.shelved_at) or "", until=iso_time(shelf.until) or "",
+                   shelved_by=shelf.shelved_by, reason=shelf.reason,
+                   panel_supervision=shelf.panel_supervision)
 
 
 class IncidentPublic(BaseModel):
@@ -40,10 +60,11 @@ class IncidentPublic(BaseModel):
     acked_by: str | None
     ack_comment: str | None
     count: int
+    shelf: ShelfPublic | None = None
 
     @classmethod
-    def of(cls, incident: Incident) -> IncidentPublic:
-        return cls.model_validate(incident.to_dict())
+    def of(cls, incident: Incident, shelf: Shelf | None = None) -> IncidentPublic:
+        return cls.model_validate({**incident.to_dict(), "shelf": ShelfPublic.of(shelf)})
 
 
 class IncidentEventPublic(BaseModel):
@@ -64,10 +85,13 @@ class IncidentDetailPublic(IncidentPublic):
     events: list[IncidentEventPublic]
 
     @classmethod
-    def with_events(cls, incident: Incident, events: list[IncidentEvent]) -> IncidentDetailPublic:
-        return cls.model_validate(
-            {**incident.to_dict(), "events": [event.to_dict() for event in events]}
-        )
+    def with_events(
+        cls, incident: Incident, events: list[IncidentEvent], shelf: Shelf | None = None
+    ) -> IncidentDetailPublic:
+        return cls.model_validate({
+            **incident.to_dict(), "shelf": ShelfPublic.of(shelf),
+            "events": [event.to_dict() for event in events],
+        })
 
 
 class IncidentsPublic(BaseModel):
@@ -104,3 +128,5 @@ class HealthPublic(BaseModel):
     status: str
     database: str
     open_incidents: int | None
+    # ok, unknown (this API watches no broker), or what is down and what to do.
+    monitoring: str = "unknown"

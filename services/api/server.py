@@ -9,7 +9,9 @@ from collections.abc import Generator
 
 import uvicorn
 
+from fireroom.config import Site
 from services.api.app import create_app
+from services.api.monitor import Monitor
 from services.auth import UserStore
 from services.compliance import ComplianceRegister
 from services.duty import DutyService
@@ -49,25 +51,42 @@ async def serve_api(
     compliance: ComplianceRegister | None = None,
     users: UserStore,
     duty: DutyService | None = None,
+    monitor: Monitor | None = None,
+    site: Site | None = None,
 ) -> None:
     """Serve until cancelled, then finish in-flight requests and return (re-raising cancel).
 
     Binding happens here, so a busy port raises OSError instead of uvicorn's `sys.exit`.
+    `monitor` (the API's own broker connection) runs alongside, as long as the server.
     """
     sock = _bind(host, port)
     config = uvicorn.Config(
-        create_app(store, site_id=site_id, compliance=compliance, users=users, duty=duty),
+        create_app(store, site_id=site_id, compliance=compliance, users=users, duty=duty,
+                   monitor=monitor, site=site),
         log_level=log_level,
         timeout_graceful_shutdown=5,
         lifespan="off",
     )
     server = _Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]), name=f"api[{host}:{port}].serve")
+    try:
+        async with asyncio.TaskGroup() as group:
+            watcher = None if monitor is None else group.create_task(
+                monitor.run(), name=f"api[{host}:{port}].monitor"
+            )
+            try:
+                await _serve(server, sock, f"api[{host}:{port}].serve")
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
+    finally:
+        sock.close()
+
+
+async def _serve(server: uvicorn.Server, sock: socket.socket, name: str) -> None:
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=name)
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
         server.should_exit = True
         await task
         raise
-    finally:
-        sock.close()

@@ -24,10 +24,14 @@ from services.incidents.models import EventKind, Incident, IncidentChange, Incid
 from services.incidents.shelving import (
     NEVER_SHELVED,
     SHELF_CLEAR,
+    SHELF_MIGRATION,
     SHELF_RETRIGGER,
     SHELF_SCHEMA,
     SHELVE,
     UNSHELVE,
+    Shelf,
+    ShelvingPolicy,
+    shelf_of,
 )
 from services.incidents.sql import ACK, CLEAR, COLUMNS, OPEN, RETRIGGER, SCHEMA, UPDATE
 
@@ -85,6 +89,10 @@ class IncidentStore(SqliteStore):
             path, SCHEMA + SHELF_SCHEMA, name="incident store", busy_timeout=busy_timeout
         )
         self._clock = clock or SystemClock()
+        with self._transaction() as db:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(incident_shelf)")}
+            if "panel_supervision" not in columns:  # a store made before the column
+                db.execute(SHELF_MIGRATION)
 
     def _event(
         self,
@@ -217,32 +225,57 @@ class IncidentStore(SqliteStore):
             self._event(db, incident, EventKind.ACKNOWLEDGED, now, actor=by, comment=comment)
             return IncidentChange(incident, EventKind.ACKNOWLEDGED)
 
-    def shelve(self, incident_id: int, by: str, reason: str, until: float) -> IncidentChange:
-        """Hide an incident until `until` (ISA-18.2 shelving); fire alarms refuse."""
+    def shelve(
+        self, incident_id: int, by: str, reason: str, until: float,
+        policy: ShelvingPolicy | None = None,
+    ) -> IncidentChange:
+        """Hide an incident until `until` (ISA-18.2 shelving); fire alarms and monitoring
+        incidents refuse, panel supervision refuses beyond the `policy`'s limit."""
         with self._transaction() as db:
             now = self._clock.now()
             current = db.execute(
-                "SELECT rule, state FROM incident WHERE id = ?", (incident_id,)
+                "SELECT rule, state, device FROM incident WHERE id = ?", (incident_id,)
             ).fetchone()
             if current is None:
                 raise IncidentNotFound(f"no incident {incident_id}")
             if current[0] in NEVER_SHELVED:
                 raise InvalidTransition(
-                    f"incident {incident_id} is a fire alarm: nothing silences a fire alarm"
-                    " without someone acknowledging it, so it cannot be shelved"
+                    f"incident {incident_id} is {NEVER_SHELVED[current[0]]}: nothing may silence"
+                    " it without someone acknowledging it, so it cannot be shelved"
+                )
+            supervision = policy is not None and policy.panel_supervision(current[0], current[2])
+            if policy is not None and supervision and until - now > policy.panel_supervision_max:
+                limit = policy.panel_supervision_max
+                raise InvalidTransition(
+                    f"incident {incident_id} is {current[0]} of fire alarm panel {current[2]}:"
+                    f" panel supervision may be shelved for at most {limit / 3600:g} h"
+                    f" (shelving.panel_supervision_max_seconds = {limit:g}),"
+                    f" not {(until - now) / 3600:g} h"
                 )
             row = db.execute(SHELVE, {"id": incident_id}).fetchone()
             if row is None:
                 raise InvalidTransition(f"incident {incident_id} is {current[1]}: cannot shelve")
             db.execute(
                 "INSERT INTO incident_shelf (incident_id, previous_state, shelved_at, until,"
-                " shelved_by, reason) VALUES (?, ?, ?, ?, ?, ?)",
-                (incident_id, current[1], now, until, by, reason),
+                " shelved_by, reason, panel_supervision) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (incident_id, current[1], now, until, by, reason, int(supervision)),
             )
             incident = _incident(row)
             self._event(db, incident, EventKind.SHELVED, now, actor=by, comment=reason,
-                        data={"until": until, "previous_state": current[1]})
+                        data={"until": until, "previous_state": current[1],
+                              "panel_supervision": supervision})
             return IncidentChange(incident, EventKind.SHELVED)
+
+    def shelves(self, site: str | None = None) -> dict[int, Shelf]:
+        """Every shelving in force, by incident id (of `site` only, if given)."""
+        where, args = ("", ()) if site is None else (" WHERE i.site = ?", (site,))
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT s.incident_id, s.shelved_at, s.until, s.shelved_by, s.reason,"
+                " s.panel_supervision FROM incident_shelf s JOIN incident i"
+                f" ON i.id = s.incident_id{where}", args,
+            ).fetchall()
+        return {row[0]: shelf_of(row[1:]) for row in rows}
 
     def unshelve(self, incident_id: int, by: str | None) -> IncidentChange:
         """Back to the state it had (or cleared, if it cleared meanwhile); None `by`: expiry."""

@@ -45,7 +45,8 @@ def _why(payload: dict[str, Any]) -> str:
         case "escalation":
             return f"unacknowledged for {alert['minutes']:g} min (escalation step {alert['step']})"
         case "repeat":
-            return f"still active and unacknowledged (reminder {alert['step']})"
+            still = "cleared but" if incident["state"] == "cleared_unacked" else "still active and"
+            return f"{still} unacknowledged (reminder {alert['step']})"
         case _:
             word: str = _EVENT_WORDS.get(payload["event"], payload["event"])
             if payload["event"] == "acknowledged" and incident.get("acked_by"):
@@ -67,8 +68,10 @@ def _facts(payload: dict[str, Any]) -> list[str]:
         f"Device: {incident['device'] or '-'}" + (f" point {incident['point']}"
                                                   if incident.get("point") else ""),
         f"State: {incident['state']}",
-        f"Raised: {incident['raised_at']}",
-        f"Incident: #{incident['id']}",
+        f"Raised: {incident.get('raised_at') or '-'}",
+        # A provisional alarm was published before the store could take it: say so.
+        f"Incident: #{incident['id']}" if incident["id"] is not None
+        else "Incident: not stored yet (the incident store is failing)",
     ]
     names = [r["name"] or r["id"] for r in payload["alert"].get("recipients", [])]
     if names:

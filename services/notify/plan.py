@@ -9,6 +9,15 @@ and the outbox keeps one alert per destination:
     {site}/{incident}/active{count}/repeat{r}.{n}  n-th reminder of route r
     {site}/{incident}/cleared{count}, ack@{acked_at}, closed, update@{digest}
 each followed by `/{channel}` and, for e-mail, `/{recipient}`.
+
+Escalation and reminders run until a person acknowledges, whether or not the condition has
+cleared meanwhile: a fire alarm that cleared by itself is still a fire nobody has looked at. A
+cleared incident keeps the keys of its activation (`active{count}`), so clearing neither repeats
+an escalation step already sent nor skips one that is due.
+
+A provisional change (`"stored": false`, published when the rules service could not store the
+alarm) has no incident id yet; its keys are `{site}/pending/{rule}/{subject}/{digest}`, which no
+stored incident's key can equal, and the digest of what it says makes a redelivery send nothing.
 """
 
 from __future__ import annotations
@@ -53,6 +62,15 @@ def _tag(event: str, incident: dict[str, Any]) -> str:
     return f"update@{digest[:16]}"
 
 
+def _incident_key(change: dict[str, Any]) -> str:
+    incident = change["incident"]
+    if change.get("stored") is not False:
+        return f"{incident['site']}/{incident['id']}"
+    said = {k: incident.get(k) for k in ("severity", "message", "detail", "count", "point")}
+    digest = hashlib.sha256(orjson.dumps(said, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"{incident['site']}/pending/{incident['rule']}/{incident['subject']}/{digest[:16]}"
+
+
 class _Builder:
     """Collects alerts by key; routes that share a channel merge their recipients."""
 
@@ -67,7 +85,7 @@ class _Builder:
         urgent = alert["kind"] != "change" or self._change["event"] in ("raised", "retriggered")
         priority = _RANK.get(incident["severity"], 0) * 2 + int(urgent)
         people = [self._people[p].model_dump() for p in recipients]
-        base = f"{incident['site']}/{incident['id']}/{tag}"
+        base = f"{_incident_key(self._change)}/{tag}"
         for channel in channels:
             if isinstance(self._channels[channel], SmtpChannel):
                 # One message per person: a bad address fails alone and is retried alone.
@@ -108,8 +126,8 @@ def change_alerts(config: NotificationsConfig, change: dict[str, Any]) -> list[A
 def overdue_alerts(
     config: NotificationsConfig, change: dict[str, Any], active_since: float, now: float
 ) -> list[Alert]:
-    """For an active, unacknowledged incident: its activation (in case the message was
-    missed), the escalation steps whose time has come and the current reminder."""
+    """For an unacknowledged incident, active or cleared: its activation (in case the message
+    was missed), the escalation steps whose time has come and the current reminder."""
     incident = change["incident"]
     active = _tag("raised", incident)
     builder = _Builder(config, change)

@@ -1,5 +1,10 @@
 """The notifier: incident changes from MQTT and overdue acknowledgements from the store, to
-engineers through the durable outbox. One per site; `run()` lasts until cancelled."""
+engineers through the durable outbox. One per site; `run()` lasts until cancelled.
+
+It also watches the monitoring chain from outside the rules service: it beats as `notify`,
+listens to the site's heartbeats and raises `monitoring_degraded` itself when the rules service
+or the broker is gone (services/notify/watchdog.py).
+"""
 
 from __future__ import annotations
 
@@ -16,14 +21,16 @@ import aiomqtt
 import httpx
 import orjson
 
-from fireroom import mqtt, topics
+from fireroom import heartbeat, mqtt, topics
 from fireroom.clock import Clock, SystemClock
 from fireroom.config import MqttConfig, Site
 from fireroom.domain import IncidentState
 from services.incidents import EventKind, IncidentChange, IncidentStore
+from services.notify.chain import ChainWatch
 from services.notify.channels import DeliveryError, Sender, make_sender
 from services.notify.outbox import Alert, Outbox
 from services.notify.plan import change_alerts, overdue_alerts
+from services.notify.watchdog import MonitoringIncidents
 
 __all__ = ["NotifyService"]
 
@@ -31,6 +38,9 @@ log = logging.getLogger(__name__)
 
 _MAX_PAYLOAD = 256 * 1024
 _REQUIRED = ("id", "site", "rule", "subject", "device", "severity", "state", "message", "count")
+# Until a person acknowledges, cleared or not: a fire alarm that cleared by itself is still a
+# fire nobody has looked at.
+_UNACKED = (IncidentState.ACTIVE_UNACKED, IncidentState.CLEARED_UNACKED)
 
 
 class NotifyService:
@@ -44,6 +54,8 @@ class NotifyService:
         clock: time for escalation, reminders and retry backoff.
         reconnect_min: first delay before reconnecting to the broker; doubles up to
             `reconnect_max`.
+        supervise: watch the rules service and the broker (`monitoring_degraded`); off only
+            where a test looks at escalation alone.
     """
 
     def __init__(
@@ -56,6 +68,7 @@ class NotifyService:
         clock: Clock | None = None,
         reconnect_min: float = 0.5,
         reconnect_max: float = 15.0,
+        supervise: bool = True,
     ) -> None:
         self.site = site
         self.mqtt = mqtt
@@ -69,6 +82,13 @@ class NotifyService:
         self._wake = {channel.id: asyncio.Event() for channel in self.config.channels}
         self._client: aiomqtt.Client | None = None
         self._name = f"notify[{site.id}]"
+        self._monitoring = site.config.monitoring
+        self.chain = ChainWatch(self._clock, self._monitoring.gone_after_seconds)
+        self._supervise = supervise
+        self._watchdog = MonitoringIncidents(
+            site.id, store, self.chain, plan=lambda change: change_alerts(self.config, change),
+            queue=self._queue,
+        )
 
     def stats(self) -> dict[str, int]:
         """Counters: received, rejected, queued, duplicates, sent, failed (attempts), dead,
@@ -89,6 +109,8 @@ class NotifyService:
                                   name=f"{self._name}.send[{channel.id}]")
             group.create_task(self._poll(), name=f"{self._name}.poll")
             group.create_task(self._listen(), name=f"{self._name}.mqtt")
+            if self._supervise:
+                group.create_task(self._watch_chain(), name=f"{self._name}.watchdog")
 
     async def _queue(self, alerts: list[Alert]) -> None:
         if not alerts:
@@ -113,6 +135,7 @@ class NotifyService:
                 failure = group.exceptions[0]
             finally:
                 self._client = None
+                self.chain.disconnected(str(failure) if failure else "connection closed")
             if self._stats["connects"] > connects:
                 delay, down_since = self._reconnect_min, None
             if down_since is None:
@@ -124,18 +147,47 @@ class NotifyService:
             delay = min(delay * 2, self._reconnect_max)
 
     async def _session(self, down_since: float | None) -> None:
+        site = self.site.id
+        interval = self._monitoring.heartbeat_seconds
         client = mqtt.client(
-            self.mqtt, f"fireroom-notify-{self.site.id}-{secrets.token_hex(4)}"
+            self.mqtt, f"fireroom-notify-{site}-{secrets.token_hex(4)}",
+            will=heartbeat.offline_will(site, "notify", "notify", interval),
         )
-        async with client:
-            await client.subscribe(topics.incidents(self.site.id), qos=1)
+        async with client, asyncio.TaskGroup() as group:
+            await client.subscribe(topics.incidents(site), qos=1)
+            await client.subscribe(topics.heartbeat_filter(site), qos=1)
             self._client = client
+            self.chain.connected()
             self._stats["connects"] += 1
             if down_since is not None:
                 log.warning("%s: broker connection recovered after %.1f s", self._name,
                             time.monotonic() - down_since)
+            group.create_task(
+                heartbeat.beat(client, site, "notify", "notify", interval=interval,
+                               clock=self._clock),
+                name=f"{self._name}.heartbeat",
+            )
             async for message in client.messages:
-                await self._receive(message.payload)
+                if message.topic.matches(topics.incidents(site)):
+                    await self._receive(message.payload)
+                else:
+                    self._heard(message.payload)
+
+    def _heard(self, payload: object) -> None:
+        try:
+            if not isinstance(payload, (bytes, bytearray)):
+                raise ValueError("payload is not bytes")  # noqa: TRY004, TRY301
+            self.chain.heard(heartbeat.decode(bytes(payload)))
+        except ValueError as exc:
+            self._stats["rejected_heartbeats"] += 1
+            log.warning("%s: dropped heartbeat: %s", self._name, exc)
+
+    async def _watch_chain(self) -> None:
+        # Often enough that an outage is reported within a fraction of the window.
+        every = min(self._monitoring.heartbeat_seconds, self.chain.gone_after / 4)
+        while True:
+            await self._watchdog.check()
+            await self._clock.sleep(every)
 
     async def _receive(self, payload: object) -> None:
         self._stats["received"] += 1
@@ -158,8 +210,8 @@ class NotifyService:
                 incidents = []
             now = self._clock.now()
             for incident in incidents:
-                if incident.state is not IncidentState.ACTIVE_UNACKED:
-                    continue  # acked or cleared: escalation and reminders stop
+                if incident.state not in _UNACKED:
+                    continue  # acknowledged (or shelved): escalation and reminders stop
                 event = EventKind.RAISED if incident.count == 1 else EventKind.RETRIGGERED
                 change = IncidentChange(incident, event).to_dict()
                 await self._queue(
@@ -253,4 +305,11 @@ def _decode(payload: object, site: str) -> dict[str, Any]:
         raise ValueError(f"incident lacks one of {', '.join(_REQUIRED)}")
     if incident["site"] != site:
         raise ValueError(f"incident of site {incident['site']!r}, not {site!r}")
+    if not all(isinstance(incident[k], str) for k in ("rule", "subject", "severity", "state")):
+        raise ValueError("incident rule, subject, severity or state is not text")
+    # Only a provisional change (the store failed) may lack an id: it must say so.
+    if change.get("stored", True) is not False and (
+        isinstance(incident["id"], bool) or not isinstance(incident["id"], int)
+    ):
+        raise ValueError(f"stored incident with id {incident['id']!r}")
     return change

@@ -13,6 +13,8 @@ import uvicorn
 from fireroom.clock import SystemClock
 from fireroom.config import Site
 from services.api.app import create_app
+from services.api.monitor import Monitor
+from services.api.routes.events import POLL
 from services.auth import Role, UserStore
 from services.compliance import open_register
 from services.duty import DutyService, DutyStore
@@ -25,10 +27,12 @@ USERS = {"operator1": Role.OPERATOR, "operator2": Role.OPERATOR, "admin": Role.A
 
 @contextlib.asynccontextmanager
 async def running_api(
-    store: IncidentStore, data_dir: Path, site: Site | None = None
+    store: IncidentStore, data_dir: Path, site: Site | None = None, *,
+    monitor: Monitor | None = None, event_poll: float = POLL,
 ) -> AsyncIterator[str]:
     """Serves until the block ends; yields the base URL. With `site`, the duty service
-    (duty log, check-in, handovers) is wired in as `fireroom api --config` does."""
+    (duty log, check-in, handovers) is wired in as `fireroom api --config` does; with
+    `monitor`, the API's broker connection runs alongside as `serve_api` runs it."""
     clock = SystemClock()
     users = UserStore(data_dir / "users.sqlite3", clock)
     for name, role in USERS.items():
@@ -42,16 +46,20 @@ async def running_api(
             clock=clock, register=register,
         )
         duty.tick()  # the first status entry, so the duty log is not empty
-    app = create_app(store, users=users, compliance=register, duty=duty, clock=clock)
+    app = create_app(store, users=users, compliance=register, duty=duty, clock=clock,
+                     monitor=monitor, event_poll=event_poll, site=site)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(), name="api")
+    watcher = None if monitor is None else asyncio.create_task(monitor.run(), name="api.monitor")
     await asyncio.to_thread(wait_for_port, "127.0.0.1", port)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await asyncio.gather(task, return_exceptions=True)
+        if watcher is not None:
+            watcher.cancel()
+        await asyncio.gather(task, *([watcher] if watcher else []), return_exceptions=True)
         users.close()
         if duty is not None:
             duty.duty.close()

@@ -225,7 +225,8 @@ async def test_malicious_queries_are_4xx(
 
 async def test_health_and_docs(client: httpx.AsyncClient) -> None:
     health = await client.get("/api/v1/health")
-    assert health.json() == {"status": "ok", "database": "ok", "open_incidents": 3}
+    assert health.json() == {
+        "status": "ok", "database": "ok", "open_incidents": 3, "monitoring": "unknown"}
     schema = (await client.get("/openapi.json")).json()
     assert "/api/v1/incidents/{incident_id}/ack" in schema["paths"]
     assert (await client.get("/docs")).status_code == 200

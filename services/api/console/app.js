@@ -49,14 +49,26 @@ function order(a, b) {
     || unacked(b) - unacked(a) || b.raised_at.localeCompare(a.raised_at);
 }
 
+// A fire alarm panel's supervision shelved is not an ordinary shelved item: the panel may not
+// be able to report a fire until it comes back, so it says so, and until when.
+function supervisionShelved(i) {
+  return i.state === "shelved" && Boolean(i.shelf?.panel_supervision);
+}
+
+function stateText(i) {
+  if (!supervisionShelved(i)) return t(`st_${i.state}`);
+  return `${t("st_shelved_supervision")} ${t("shelved_until")} ${time(i.shelf.until)}`;
+}
+
 function renderBoard() {
   const open = [...incidents.values()].filter((i) => i.state !== "closed").sort(order);
   const body = $("#board tbody");
   body.replaceChildren(...open.map((i) => el("tr",
-    { class: `sev-${i.severity} ${i.rule === "fire_alarm" ? "fire" : ""} st-${i.state}`,
+    { class: `sev-${i.severity} ${i.rule === "fire_alarm" ? "fire" : ""} st-${i.state}`
+        + (supervisionShelved(i) ? " supervision" : ""),
       "data-incident": i.id, "data-rule": i.rule },
     el("td", {}, el("span", { class: "badge" }, t(`sev_${i.severity}`))),
-    el("td", {}, t(`st_${i.state}`)),
+    el("td", { class: "state" }, stateText(i)),
     el("td", { class: "what" }, i.message),
     el("td", {}, i.subject),
     el("td", {}, time(i.raised_at)),
@@ -163,6 +175,8 @@ function reportView(report) {
     section("isolations", report.isolations ?? [], incidentLine),
     section("systems_in_manual", report.systems_in_manual ?? [], incidentLine),
     section("devices_offline", report.devices_offline ?? [], incidentLine),
+    section("shelved_supervision", report.shelved_supervision ?? [],
+      (i) => `${incidentLine(i)} · ${t("shelved_until")} ${time(i.until)} · ${i.shelved_by}: ${i.reason}`),
     section("tests_due", report.tests_due ?? [], test));
 }
 
@@ -325,6 +339,8 @@ async function openTab(name) {
 
 function showLogin() {
   source?.close();
+  clearInterval(monitoringTimer);
+  $("#monitoring-down").hidden = true;
   user = null;
   incidents.clear();
   handover = { draft: null, list: [], checked: new Set(), missing: [], error: "" };
@@ -335,12 +351,35 @@ function showLogin() {
   $("#who").textContent = "";
 }
 
+// The API's own watch on the rules service and the broker: a board that is quiet because
+// nothing is watching must not look like a quiet site.
+const MONITORING_EVERY_MS = 3000;
+let monitoringTimer = null;
+
+async function checkMonitoring() {
+  try {
+    const chain = await api("/monitoring");
+    $("#monitoring-down").hidden = chain.status !== "down";
+    $("#monitoring-why").textContent = chain.status === "down" ? chain.message : "";
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return;
+    // The API itself unreachable: the live badge already says disconnected.
+  }
+}
+
+function watchMonitoring() {
+  clearInterval(monitoringTimer);
+  checkMonitoring();
+  monitoringTimer = setInterval(checkMonitoring, MONITORING_EVERY_MS);
+}
+
 function showMain() {
   $("#login-view").hidden = true;
   $("#main-view").hidden = false;
   $("#logout").hidden = false;
   $("#who").textContent = user.display_name ?? user.username;
   connect();
+  watchMonitoring();
   openTab("board");
 }
 

@@ -32,6 +32,9 @@ export const STRINGS = {
     duty_entry: "值班记录内容", add_entry: "添加记录", check_in: "上岗签到", check_out: "离岗签退",
     unavailable: "此功能尚未启用", dev_online: "在线", dev_lost: "通讯中断",
     saved: "已保存", error: "出错", login_failed: "用户名或密码错误",
+    monitoring_down: "监控中断：请直接查看火灾报警控制器",
+    st_shelved_supervision: "屏蔽中的监管", rep_shelved_supervision: "屏蔽中的监管",
+    shelved_until: "至",
   },
   en: {
     title: "Fire control room console", login: "Sign in", username: "User name",
@@ -70,6 +73,9 @@ export const STRINGS = {
     unavailable: "Not available on this server yet", dev_online: "Online",
     dev_lost: "Communication lost", saved: "Saved", error: "Error",
     login_failed: "Wrong user name or password",
+    monitoring_down: "Monitoring is down: watch the fire alarm panel itself",
+    st_shelved_supervision: "Shelved panel supervision",
+    rep_shelved_supervision: "Shelved panel supervision", shelved_until: "until",
   },
 };
 

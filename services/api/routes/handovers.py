@@ -145,7 +145,7 @@ def export_one(
 _CSV_FIELDS = (
     "id", "shift_start", "shift_end", "signed_at", "signed_by", "notes", "accepted_at",
     "accepted_by", "acceptance_notes", "acknowledged_incident_ids", "open_incidents",
-    "isolations", "systems_in_manual", "devices_offline", "tests_due",
+    "isolations", "systems_in_manual", "devices_offline", "tests_due", "shelved_supervision",
 )
 
 

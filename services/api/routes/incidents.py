@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from services.api.auth import require
-from services.api.deps import SiteScopeDep, StoreDep
+from services.api.deps import ChangesDep, SiteScopeDep, StoreDep
 from services.api.schemas import (
     AckRequest,
     IncidentDetailPublic,
@@ -61,8 +61,9 @@ def list_incidents(
         site=site,
         open_only=open_only,
     )
+    shelves = store.shelves(site)
     return IncidentsPublic(
-        data=[IncidentPublic.of(incident) for incident in incidents],
+        data=[IncidentPublic.of(incident, shelves.get(incident.id)) for incident in incidents],
         count=total,
         limit=query.limit,
         offset=query.offset,
@@ -75,16 +76,20 @@ def get_incident(
 ) -> IncidentDetailPublic:
     """One incident with its full event history."""
     incident = scoped(store, incident_id, site)
-    return IncidentDetailPublic.with_events(incident, store.events(incident_id))
+    return IncidentDetailPublic.with_events(
+        incident, store.events(incident_id), store.shelves(site).get(incident_id)
+    )
 
 
 @router.post("/{incident_id}/ack", responses=_ERRORS)
 def acknowledge(
+    *,
     incident_id: IncidentId,
     body: AckRequest,
     store: StoreDep,
     site: SiteScopeDep,
     user: Annotated[User, Depends(require(Permission.OPERATE))],
+    changes: ChangesDep,
 ) -> IncidentDetailPublic:
     """Acknowledge an incident as the logged-in user: active ones become acknowledged,
     cleared ones close. A `by` naming someone else is refused (422)."""
@@ -94,4 +99,5 @@ def acknowledge(
         )
     scoped(store, incident_id, site)
     change = store.acknowledge(incident_id, user.username, body.comment)
+    changes.notify()
     return IncidentDetailPublic.with_events(change.incident, store.events(incident_id))

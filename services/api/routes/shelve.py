@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from fireroom.clock import Clock
 from services.api.auth import require
-from services.api.deps import ClockDep, SiteScopeDep, StoreDep
+from services.api.deps import ChangesDep, ClockDep, SiteScopeDep, StoreDep
 from services.api.routes.incidents import IncidentId, scoped
 from services.api.schemas import IncidentDetailPublic
 from services.auth import Permission, User
@@ -44,17 +44,26 @@ def shelve(
     site: SiteScopeDep,
     clock: ClockDep,
     user: Operator,
+    changes: ChangesDep,
+    request: Request,
 ) -> IncidentDetailPublic:
-    """Shelve for `minutes`; it returns to its previous state at expiry. Fire alarms: 409."""
+    """Shelve for `minutes`; it returns to its previous state at expiry. Fire alarms and
+    monitoring incidents: 409; a fire alarm panel's supervision beyond the site's limit: 409."""
     scoped(store, incident_id, site)
-    change = store.shelve(incident_id, user.username, body.reason, _until(clock, body.minutes))
-    return IncidentDetailPublic.with_events(change.incident, store.events(incident_id))
+    change = store.shelve(incident_id, user.username, body.reason, _until(clock, body.minutes),
+                          request.app.state.shelving)
+    changes.notify()
+    return IncidentDetailPublic.with_events(
+        change.incident, store.events(incident_id), store.shelves(site).get(incident_id)
+    )
 
 
 @router.post("/{incident_id}/unshelve", responses=_ERRORS)
 def unshelve(
-    incident_id: IncidentId, store: StoreDep, site: SiteScopeDep, user: Operator
+    incident_id: IncidentId, store: StoreDep, site: SiteScopeDep, user: Operator,
+    changes: ChangesDep,
 ) -> IncidentDetailPublic:
     scoped(store, incident_id, site)
     change = store.unshelve(incident_id, user.username)
+    changes.notify()
     return IncidentDetailPublic.with_events(change.incident, store.events(incident_id))

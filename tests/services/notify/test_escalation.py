@@ -92,11 +92,45 @@ async def test_escalation_until_acknowledged_and_reminders(
             assert [r.body["incident"]["id"] for r in reminders] == [second.incident.id]
             assert reminders[0].body["text"].endswith("(reminder 1)")
             store.clear("fire_alarm", "facp-1/L1-SD002")
-            await _poll_once(service, clock, 30)  # cleared: reminders stop
+            await _poll_once(service, clock, 30)  # cleared, still unacked: reminders go on
+            last = http.requests[-1].body
+            assert (last["alert"]["kind"], last["alert"]["step"]) == ("repeat", 2)
+            assert last["text"].endswith("cleared but unacknowledged (reminder 2)")
+            store.acknowledge(second.incident.id, by="op1")
+            await _poll_once(service, clock, 30)  # acknowledged: reminders stop
             total = len(http.requests)
             duplicates = service.stats()["duplicates"]
-    assert total == 6
+    assert total == 7
     assert duplicates > 0  # every poll re-derived the alerts already sent
+
+
+async def test_a_fire_alarm_cleared_unacknowledged_still_escalates(
+    http: HttpReceiver, tmp_path: Path
+) -> None:
+    site_id = unique_site()
+    clock = SimulatedClock()
+    site = notify_site(
+        site_id,
+        [{"id": "duty", "type": "webhook", "url": http.url("/duty")},
+         {"id": "boss", "type": "webhook", "url": http.url("/boss")}],
+        [{"match": {"rules": ["fire_alarm"]}, "channels": ["duty"], "recipients": ["eng-a"],
+          "events": ["raised"],
+          "escalation": [{"after_minutes": 5, "channels": ["boss"], "recipients": ["eng-b"]}]}],
+    )
+    with IncidentStore(tmp_path / "incidents.sqlite3", clock) as store:
+        raised = fire(store, site_id)
+        async with running(site, store, tmp_path / "outbox.sqlite3", clock=clock) as service:
+            await wait_for(lambda: service.stats().get("sent") == 1)
+            clock.advance(60)
+            store.clear("fire_alarm", "facp-1/L1-SD001")  # the detector reset by itself
+            assert store.get(raised.incident.id).state.value == "cleared_unacked"
+            await _poll_once(service, clock, 5)
+            escalations = [r for r in http.requests if r.path == "/boss"]
+            assert [(r.body["alert"]["kind"], r.body["alert"]["step"]) for r in escalations] == [
+                ("escalation", 1)]
+            assert escalations[0].body["incident"]["state"] == "cleared_unacked"
+            await _poll_once(service, clock, 5)  # the same step is not sent twice
+            assert len([r for r in http.requests if r.path == "/boss"]) == 1
 
 
 async def test_restart_with_alerts_pending_delivers_each_exactly_once(tmp_path: Path) -> None:
