@@ -11,7 +11,8 @@ class Backoff:
     """Delays that double from `initial` up to `cap`, each spread by ±`jitter`.
 
     The jitter keeps many devices that failed together (a switch reboot) from reconnecting in
-    lockstep.
+    lockstep. With `limit`, the cap is lowered so that no delay, jitter included, exceeds it:
+    a device that may hold a fire alarm must be asked again within a known time.
     """
 
     def __init__(
@@ -20,9 +21,12 @@ class Backoff:
         initial: float = 0.5,
         cap: float = 30.0,
         jitter: float = 0.2,
+        limit: float | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.initial = initial
+        if limit is not None:
+            cap = min(cap, limit / (1 + jitter))
+        self.initial = min(initial, cap)
         self.cap = cap
         self.jitter = jitter
         self._rng = rng or random.Random()  # jitter, not cryptography

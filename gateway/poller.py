@@ -1,16 +1,22 @@
 """One poller per device: scans on a steady rhythm, reports lost devices as lost.
 
 A scan runs every read request of the device in order. An exception response or a malformed
-answer spoils only its own block (`bad`); a timeout or a lost connection fails the whole scan:
-every point is published `comm_lost` with no value, the device goes offline, and the poller
+answer spoils only its own block (`bad`); a timeout, a lost connection or a serial gateway's
+"path unavailable" (10) or "target device failed to respond" (11) fails the whole scan: every
+point is published `comm_lost` with no value, the device goes offline, and the poller
 reconnects with jittered exponential backoff, publishing a `comm_lost` scan at each attempt so
 consumers keep seeing that the device is lost.
 
 Two exception codes get their own handling. "Illegal data address" (2) for a request merged
 across a gap splits it into its parts; for a block no merge can explain, the block is reported
-once, its points are published `bad` and it is asked again only every `REPROBE_SECONDS`, while
+once, its points are published `bad` and it is asked again after `RetryPolicy.reprobe`, while
 the rest of the device keeps flowing. "Server device busy" (6) ends the scan and backs off
-this device alone; its unread blocks are published `bad` meanwhile.
+this device alone; its unread blocks are published `bad` meanwhile. A device with fire-alarm
+points is asked again promptly however it failed (`gateway.failsafe`).
+
+A device with a fast lane (`gateway.fast_lane`) also reads a few alarm points between scans
+and publishes them as partial messages. Its scans are stamped when they complete rather than
+when they start, so that its messages leave in `seq` and `ts` order.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from fireroom.domain import Quality, Reading
 from fireroom.errors import DeviceError, DeviceException, DeviceGarbage, DeviceTimeout
 from gateway.backoff import Backoff
 from gateway.drivers import Driver
+from gateway.failsafe import LOST_CODES, REPROBE_SECONDS, RetryPolicy
+from gateway.fast_lane import FastLane
 from gateway.planner import ReadRequest
 from gateway.stats import DeviceStats
 
@@ -39,7 +47,6 @@ log = logging.getLogger(__name__)
 
 ILLEGAL_ADDRESS = 2
 BUSY = 6
-REPROBE_SECONDS = 600.0  # how often a refused block is asked again (firmware may change)
 _TICK = 1e-6  # the smallest step that keeps a device's timestamps strictly increasing
 
 
@@ -65,6 +72,7 @@ class Scan:
     # Report by exception (gateway/report.py): True for every reading, False for the changes;
     # None when the device reports every reading of every scan.
     full: bool | None = None
+    fast: bool = False  # a fast lane's partial message (`full` False), to be sent as it is
 
 
 class ScanSink(Protocol):
@@ -130,6 +138,8 @@ class DevicePoller:
         sink: receives every scan and every online/offline change.
         clock: wall time for timestamps, monotonic time for the rhythm.
         rng: source of the reconnect jitter.
+        policy: how soon the device is asked again (`gateway.failsafe.retry_policy`).
+        fast_lane: reads of alarm points between scans, sharing `driver`.
     """
 
     def __init__(
@@ -141,23 +151,29 @@ class DevicePoller:
         *,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        policy: RetryPolicy | None = None,
+        fast_lane: FastLane | None = None,
     ) -> None:
         self.device = device
         self.requests = requests
         self.driver = driver
         self.sink = sink
         self.clock: Clock = clock or SystemClock()
-        self.backoff = Backoff(rng=rng)
+        self.policy = policy or RetryPolicy(poll_interval=device.poll_interval)
+        self.fast_lane = fast_lane
+        self.backoff = Backoff(limit=self.policy.lost_cap, rng=rng)
         self.stats = DeviceStats()
         self.state = DeviceState(device.id, sink, self.clock, self.stats)
         self._seq = 0
         self._busy = False  # the last scan ended on a "busy" answer
         self._busy_backoff = Backoff(
-            initial=device.poll_interval, cap=30 * device.poll_interval, rng=rng
+            initial=device.poll_interval, cap=self.policy.busy_cap,
+            limit=self.policy.busy_cap if self.policy.fire_points else None, rng=rng,
         )
         # Blocks the device refuses (illegal address), with the monotonic time to ask again.
         self._refused: dict[int, float] = {}
         self._points = [name for request in requests for name in request.points]
+        self._answering = asyncio.Event()  # set while the device is online
 
     @property
     def status(self) -> DeviceStatus | None:
@@ -168,48 +184,59 @@ class DevicePoller:
         return self.status is not None and self.status.state == "online"
 
     async def run(self, start_delay: float = 0.0) -> None:
-        """Scan every `poll_interval` on a fixed grid; missed ticks are skipped, never bunched.
+        """Scan every `poll_interval` (and run the fast lane, if any) until cancelled."""
+        lane = self.fast_lane
+        try:
+            if lane is None:
+                await self._poll(start_delay)
+                return
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._poll(start_delay), name=f"gateway[{self.device.id}].scan")
+                group.create_task(self._fast(lane), name=f"gateway[{self.device.id}].fast")
+        finally:
+            self.driver.close()
+
+    async def _poll(self, start_delay: float) -> None:
+        """Scan on a fixed grid; missed ticks are skipped, never bunched.
 
         `start_delay` staggers devices over the interval, so a large site's requests and
         decoding are spread out instead of arriving in one burst each second.
         """
         interval = self.device.poll_interval
         task = asyncio.current_task()
-        try:
-            if start_delay > 0:
-                await self.clock.sleep(start_delay)
-            tick = self.clock.monotonic()
-            while True:
-                scan = await self.scan()
-                # Python 3.11's asyncio.wait_for (inside pymodbus' connect) can swallow a
-                # cancellation that arrives as the connection completes; without this check a
-                # stopped gateway would keep polling and never finish shutting down.
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError
-                if not scan.ok:
-                    await self.clock.sleep(self.backoff.next())
-                    tick = self.clock.monotonic()
-                    continue
-                self.backoff.reset()
-                if self._busy:
-                    await self.clock.sleep(self._busy_backoff.next())
-                    tick = self.clock.monotonic()
-                    continue
-                self._busy_backoff.reset()
-                tick += interval
-                now = self.clock.monotonic()
-                if tick <= now:
-                    missed = math.floor((now - tick) / interval) + 1
-                    self.stats.missed_ticks += missed
-                    tick += missed * interval
-                await self.clock.sleep(tick - now)
-        finally:
-            self.driver.close()
+        if start_delay > 0:
+            await self.clock.sleep(start_delay)
+        tick = self.clock.monotonic()
+        while True:
+            scan = await self.scan()
+            # Python 3.11's asyncio.wait_for (inside pymodbus' connect) can swallow a
+            # cancellation that arrives as the connection completes; without this check a
+            # stopped gateway would keep polling and never finish shutting down.
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
+            if not scan.ok:
+                await self.clock.sleep(self.backoff.next())
+                tick = self.clock.monotonic()
+                continue
+            self.backoff.reset()
+            if self._busy:
+                await self.clock.sleep(self._busy_backoff.next())
+                tick = self.clock.monotonic()
+                continue
+            self._busy_backoff.reset()
+            tick += interval
+            now = self.clock.monotonic()
+            if tick <= now:
+                missed = math.floor((now - tick) / interval) + 1
+                self.stats.missed_ticks += missed
+                tick += missed * interval
+            await self.clock.sleep(tick - now)
 
     async def scan(self) -> Scan:
         """Run every request once, hand the scan to the sink and return it."""
-        ts = self.state.stamp()
-        self._seq += 1
+        lane = self.fast_lane
+        generation = 0 if lane is None else lane.generation
+        ts = 0.0 if lane is not None else self._stamp()
         self.stats.scans += 1
         self._busy = False
         readings: list[Reading] = []
@@ -225,6 +252,9 @@ class DevicePoller:
             try:
                 words = await self.driver.read(request)
             except DeviceException as exc:
+                if exc.code in LOST_CODES:
+                    failure = self._lost_answer(exc)
+                    break
                 parts = self._exception(request, exc)
                 queue[0:0] = parts
                 if not parts:
@@ -235,30 +265,85 @@ class DevicePoller:
                 log.debug("%s: %s", self.device.id, exc)
                 readings.extend(request.unusable(Quality.BAD))
                 continue
-            except DeviceTimeout:
-                self.stats.errors["timeout"] += 1
-                failure = f"timeout after {self.device.timeout:g} s"
-                break
             except DeviceError as exc:
-                self.stats.errors["connection"] += 1
-                # Driver messages read "<device and address>: <what happened>"; the status
-                # already names the device, so keep only what happened.
-                failure = str(exc).partition(": ")[2] or str(exc)
+                failure = self._failure(exc)
                 break
             self.stats.rtts.append(self.clock.monotonic() - started)
             self.stats.last_good = self.clock.now()
             readings.extend(request.decode(words))
+        if lane is not None:
+            ts = self._stamp()
+            if failure is None and lane.generation != generation:
+                # The fast lane published its points during this scan: the scan's own reads
+                # of them may be older, and must not undo what the fast lane said.
+                readings = lane.overlay(readings)
         if failure is not None:
-            self.stats.failed_scans += 1
-            self.driver.close()
-            # Never the last values: a lost device must look lost.
-            readings = [Reading(name, None, Quality.COMM_LOST) for name in self._points]
-            self.state.offline(ts, failure)
-        else:
-            self.state.online(ts)
-        scan = Scan(self.device.id, ts, self._seq, readings, ok=failure is None)
+            return self._lose(ts, failure)
+        self._online(ts)
+        if lane is not None:
+            lane.published_with(readings)
+        scan = Scan(self.device.id, ts, self._seq, readings, ok=True)
         self.sink.scan(scan)
         return scan
+
+    def _stamp(self) -> float:
+        self._seq += 1
+        return self.state.stamp()
+
+    def _failure(self, exc: DeviceError) -> str:
+        """Count a timeout or a lost connection; returns the reason the device is lost."""
+        if isinstance(exc, DeviceTimeout):
+            self.stats.errors["timeout"] += 1
+            return f"timeout after {self.device.timeout:g} s"
+        self.stats.errors["connection"] += 1
+        # Driver messages read "<device and address>: <what happened>"; the status already
+        # names the device, so keep only what happened.
+        return str(exc).partition(": ")[2] or str(exc)
+
+    def _lost_answer(self, exc: DeviceException) -> str:
+        """Count a serial gateway's answer that the device behind it is lost."""
+        self.stats.errors["exception"] += 1
+        return f"{LOST_CODES[exc.code]} (exception {exc.code})"
+
+    def _lose(self, ts: float, reason: str) -> Scan:
+        """Publish the device lost: every point `comm_lost`, never its last values."""
+        self.stats.failed_scans += 1
+        self.driver.close()
+        self._answering.clear()
+        readings = [Reading(name, None, Quality.COMM_LOST) for name in self._points]
+        self.state.offline(ts, reason)
+        if self.fast_lane is not None:
+            self.fast_lane.published_with(readings)
+        scan = Scan(self.device.id, ts, self._seq, readings, ok=False)
+        self.sink.scan(scan)
+        return scan
+
+    def _online(self, ts: float) -> None:
+        self.state.online(ts)
+        self._answering.set()
+
+    async def _fast(self, lane: FastLane) -> None:
+        """Read the fast lane every `interval` while the device answers."""
+        task = asyncio.current_task()
+        while True:
+            # A lost device is reconnected by the scans' backoff, not hammered from here.
+            await self._answering.wait()
+            started = self.clock.monotonic()
+            try:
+                changed = await lane.read(self.driver, self.stats)
+            except DeviceException as exc:
+                self._lose(self._stamp(), self._lost_answer(exc))
+                continue
+            except DeviceError as exc:
+                self._lose(self._stamp(), self._failure(exc))
+                continue
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
+            if changed and self.available:
+                self.sink.scan(Scan(self.device.id, self._stamp(), self._seq, changed,
+                                    ok=True, full=False, fast=True))
+                lane.published_with(changed)
+            await self.clock.sleep(max(0.0, started + lane.interval - self.clock.monotonic()))
 
     def _exception(self, request: ReadRequest, exc: DeviceException) -> list[ReadRequest]:
         """Handle an exception answer; returns the requests to read instead, if any."""
@@ -280,11 +365,12 @@ class DevicePoller:
             log.info("%s: %s refused (illegal address), split into %s", self.device.id,
                      request, ", ".join(str(part) for part in parts))
             return parts
+        wait = self.policy.reprobe(request.points)
         if id(request) not in self._refused:
             log.warning("%s: %s refused (illegal address): its points %s are reported bad;"
                         " asked again every %g s", self.device.id, request,
-                        ", ".join(request.points), REPROBE_SECONDS)
-        self._refused[id(request)] = self.clock.monotonic() + REPROBE_SECONDS
+                        ", ".join(request.points), wait)
+        self._refused[id(request)] = self.clock.monotonic() + wait
         self.stats.refused_blocks = len(self._refused)
         return []
 

@@ -1,33 +1,54 @@
 """The gateway's MQTT side: one connection, reconnected with backoff, fed without blocking.
 
 Pollers hand scans over with `scan()` and `status()`, which never wait: a slow or absent broker
-must not delay a device's scans. Telemetry goes out at QoS 0: the latest state matters more than
-every sample, and spotting gaps is the consumers' job (`seq`); the retained device and gateway
-statuses go at QoS 1 and are published again after every reconnect, so the broker always holds
-the current picture. While the broker is away telemetry is dropped and counted.
+must not delay a device's scans. Messages wait in one bounded queue, in order, also while the
+broker is away (a cold start included) and across a reconnect; when it is full the oldest
+telemetry goes, counted as dropped, and its device's next message is made full
+(`gateway.snapshots`), since a consumer cannot trust the changes that follow a lost one.
+
+Telemetry of devices with alarm-bearing points goes at QoS 1, the rest at QoS 0: a fire must
+not vanish in a dropped packet, while a pressure reading is soon superseded. aiomqtt waits for
+the broker's PUBACK, so several messages are in flight at once (`_WINDOW` workers draining the
+queue; each hands its message to paho before its first wait, so they leave in queue order).
+The retained device and gateway statuses go at QoS 1 and are published again after every
+reconnect, so the broker always holds the current picture.
+
+In the same session the gateway beats its heartbeat (`fireroom.heartbeat`) and listens for
+snapshot requests. MQTT allows one last will per connection and the gateway status topic
+keeps it (a contract); a broken connection leaves the heartbeat silent, which watchers count
+as gone, and a clean stop publishes both offline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
+from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import aiomqtt
 import orjson
 
-from fireroom import mqtt, topics
+from fireroom import heartbeat, mqtt, topics
 from fireroom.clock import Clock, SystemClock
 from fireroom.config import MqttConfig
 from fireroom.telemetry import Telemetry, encode
 from gateway.backoff import Backoff
 from gateway.poller import DeviceStatus, Scan
+from gateway.snapshots import SnapshotRequests
 
 __all__ = ["PublishStats", "Publisher"]
 
 log = logging.getLogger(__name__)
+
+# Messages in flight at once: enough to keep a QoS 1 stream going while PUBACKs return, no
+# more than paho's own in-flight window, so paho never holds one back in a queue of its own.
+_WINDOW = 16
+_INCOMING = 64  # snapshot requests waiting to be read; a flood beyond that is not our memory's
 
 
 @dataclass(slots=True)
@@ -52,9 +73,12 @@ class Publisher:
         site: the site id, first part of every topic.
         mqtt: where the broker is.
         gateway_id: the MQTT client id and the name in the gateway status topic.
-        clock: wall time for the gateway status.
-        queue_size: telemetry messages held while the connection is slow; more are dropped.
+        clock: wall time for the gateway status and the heartbeat.
+        queue_size: telemetry messages held while the broker is slow or away; the oldest go.
         rng: source of the reconnect jitter.
+        reliable: devices whose telemetry goes at QoS 1 (those with alarm-bearing points).
+        snapshots: devices owing a full message; fed by snapshot requests and lost messages.
+        heartbeat_seconds: beat the gateway's heartbeat this often; None for no heartbeat.
     """
 
     def __init__(
@@ -66,41 +90,74 @@ class Publisher:
         clock: Clock | None = None,
         queue_size: int = 1000,
         rng: random.Random | None = None,
+        reliable: Collection[str] = (),
+        snapshots: SnapshotRequests | None = None,
+        heartbeat_seconds: float | None = None,
     ) -> None:
         self.site = site
         self.mqtt = mqtt
         self.gateway_id = gateway_id
         self.clock: Clock = clock or SystemClock()
         self.queue_size = queue_size
+        self.reliable = frozenset(reliable)
+        self.snapshots = snapshots
+        self.heartbeat_seconds = heartbeat_seconds
         self.stats: dict[str, PublishStats] = {}
         self.connections = 0  # successful broker connections, the first included
         self._backoff = Backoff(rng=rng)
-        self._queue: asyncio.Queue[_Message] = asyncio.Queue()
+        self._queue: deque[_Message] = deque()
+        self._ready = asyncio.Event()  # set while the queue holds something
+        self._telemetry = 0  # telemetry messages in the queue
+        # Messages handed to the broker and not yet confirmed, by the order they were taken.
+        self._inflight: dict[int, _Message] = {}
+        self._order = itertools.count()
         self._statuses: dict[str, DeviceStatus] = {}
         self._connected = False
         self._lost_at: float | None = None
         self._status_topic = topics.gateway_status(site, gateway_id)
+        self._snapshot_topic = topics.snapshot_request(site)
 
     @property
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def queued(self) -> int:
+        """Telemetry messages waiting for the broker."""
+        return self._telemetry
+
     def scan(self, scan: Scan) -> None:
-        stats = self.stats.setdefault(scan.device, PublishStats())
-        if not self._connected or self._queue.qsize() >= self.queue_size:
-            stats.dropped += 1
-            return
+        self.stats.setdefault(scan.device, PublishStats())
+        if self._telemetry >= self.queue_size:
+            self._drop_oldest()
         payload = encode(
             Telemetry(self.site, scan.device, scan.ts, scan.seq, scan.readings, scan.full)
         )
-        self._queue.put_nowait(
-            _Message(scan.device, topics.telemetry(self.site, scan.device), payload, 0, False)
-        )
+        qos = 1 if scan.device in self.reliable else 0
+        self._put(_Message(scan.device, topics.telemetry(self.site, scan.device), payload, qos,
+                           False))
 
     def status(self, device: str, status: DeviceStatus) -> None:
         self._statuses[device] = status
+        # While the broker is away only the latest status matters: all are sent on connect.
         if self._connected:
-            self._queue.put_nowait(self._status_message(device, status))
+            self._put(self._status_message(device, status))
+
+    def _put(self, message: _Message) -> None:
+        self._queue.append(message)
+        if message.device is not None:
+            self._telemetry += 1
+        self._ready.set()
+
+    def _drop_oldest(self) -> None:
+        for index, message in enumerate(self._queue):
+            if message.device is not None:
+                del self._queue[index]
+                self._telemetry -= 1
+                self._count(message, published=False)
+                if self.snapshots is not None:
+                    self.snapshots.want(message.device)
+                return
 
     def _status_message(self, device: str, status: DeviceStatus) -> _Message:
         return _Message(None, topics.status(self.site, device), status.to_json(), 1, True)
@@ -127,16 +184,26 @@ class Publisher:
             {"state": "offline", "since": None, "reason": "connection lost"}
         )
         will = aiomqtt.Will(self._status_topic, will_payload, qos=1, retain=True)
-        async with mqtt.client(self.mqtt, self.gateway_id, will=will, timeout=5) as client:
+        async with mqtt.client(
+            self.mqtt, self.gateway_id, will=will, timeout=5,
+            max_inflight_messages=_WINDOW, max_queued_incoming_messages=_INCOMING,
+        ) as client:
             await mqtt.publish(client, self._status_topic, self._gateway_status("online"), 1, True)
+            if self.snapshots is not None:
+                await client.subscribe(self._snapshot_topic, qos=1)
             self._connected = True
             self._backoff.reset()
             self.connections += 1
             if self._lost_at is not None:
                 log.warning("mqtt recovered after %.1f s", self.clock.monotonic() - self._lost_at)
                 self._lost_at = None
-            for device, status in self._statuses.items():
-                self._queue.put_nowait(self._status_message(device, status))
+            # The current statuses first: they are the picture; queued telemetry is history.
+            self._queue.extendleft(
+                self._status_message(device, status)
+                for device, status in reversed(self._statuses.items())
+            )
+            if self._queue:
+                self._ready.set()
             try:
                 await self._serve(client)
             except asyncio.CancelledError:
@@ -151,31 +218,50 @@ class Publisher:
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         error: aiomqtt.MqttError | None = None
+        name = f"gateway[{self.gateway_id}]"
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._drain(client), name=f"gateway[{self.gateway_id}].publish")
-                group.create_task(self._watch(client), name=f"gateway[{self.gateway_id}].watch")
+                for worker in range(_WINDOW):
+                    group.create_task(self._drain(client), name=f"{name}.publish[{worker}]")
+                group.create_task(self._watch(client), name=f"{name}.watch")
+                if self.heartbeat_seconds is not None:
+                    group.create_task(
+                        heartbeat.beat(client, self.site, self.gateway_id, "gateway",
+                                       interval=self.heartbeat_seconds, clock=self.clock),
+                        name=f"{name}.heartbeat",
+                    )
         except* aiomqtt.MqttError as errors:
             error = errors.exceptions[0]  # type: ignore[assignment]
         if error is not None:
             raise error
 
     async def _drain(self, client: aiomqtt.Client) -> None:
+        queue = self._queue
         while True:
-            message = await self._queue.get()
-            try:
-                await mqtt.publish(
-                    client, message.topic, message.payload, message.qos, message.retain
-                )
-            except aiomqtt.MqttError:
-                self._count(message, published=False)
-                raise
+            while not queue:
+                self._ready.clear()
+                await self._ready.wait()
+            message = queue.popleft()
+            if message.device is not None:
+                self._telemetry -= 1
+            order = next(self._order)
+            self._inflight[order] = message
+            # mqtt.publish hands the message to paho before it first waits: taken in queue
+            # order, messages leave in queue order whichever worker sends them.
+            await mqtt.publish(client, message.topic, message.payload, message.qos,
+                               message.retain)
+            del self._inflight[order]
             self._count(message, published=True)
 
     async def _watch(self, client: aiomqtt.Client) -> None:
-        # Nothing is subscribed: the iterator only ends by raising when the connection drops.
-        async for _ in client.messages:
-            pass
+        # The iterator only ends by raising when the connection drops.
+        async for message in client.messages:
+            if self.snapshots is not None and message.topic.matches(self._snapshot_topic):
+                payload = message.payload
+                if isinstance(payload, str):
+                    payload = payload.encode()
+                if isinstance(payload, bytes | bytearray):
+                    self.snapshots.request(bytes(payload))
         raise aiomqtt.MqttError("message stream ended")
 
     def _count(self, message: _Message, *, published: bool) -> None:
@@ -189,6 +275,14 @@ class Publisher:
 
     def _disconnected(self) -> None:
         self._connected = False
-        # What was queued for the lost connection is gone; statuses are re-sent on reconnect.
-        while not self._queue.empty():
-            self._count(self._queue.get_nowait(), published=False)
+        # Unconfirmed telemetry goes back to the front, in order, to be sent after reconnect
+        # (a duplicate is better than a gap); statuses are re-sent from `_statuses` anyway,
+        # and an old one sent after the current would leave the wrong one retained.
+        unconfirmed = [self._inflight[order] for order in sorted(self._inflight)]
+        self._inflight.clear()
+        kept = [m for m in itertools.chain(unconfirmed, self._queue) if m.device is not None]
+        self._queue.clear()
+        self._queue.extend(kept)
+        self._telemetry = len(kept)
+        while self._telemetry > self.queue_size:
+            self._drop_oldest()

@@ -12,6 +12,8 @@ Every `integrity_seconds` the message carries every reading (`full` true), so a 
 joins late, or lost messages, knows everything within that time. A scan of a lost device is
 always sent in full: a lost device must never look like an unchanged one. A message is sent
 for every scan even when nothing changed, so its `seq` and `ts` still say the device answers.
+A device's next message is also full when a consumer asks for a snapshot or one of its
+messages was dropped (`gateway.snapshots`). A fast lane's partial messages pass as they are.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from fireroom.config import ReportSettings
 from fireroom.domain import Reading
 from fireroom.points import PointSpec
 from gateway.poller import DeviceStatus, Scan, ScanSink
+from gateway.snapshots import SnapshotRequests
 
 __all__ = ["ExceptionReporter", "ReportingSink"]
 
@@ -51,6 +54,12 @@ class ExceptionReporter:
     def resend(self) -> None:
         """Send everything with the next scan (the messages before may have been lost)."""
         self._next_full = None
+
+    def sent(self, scan: Scan) -> None:
+        """Note a partial message that went out as it was (a fast lane's)."""
+        for reading in scan.readings:
+            self._latest[reading.point] = reading
+            self._sent[reading.point] = reading
 
     def filter(self, scan: Scan) -> Scan:
         """The scan to publish: all of it, or its changes (`full` False)."""
@@ -96,8 +105,8 @@ class ReportingSink:
     """Passes each device's scans through its reporter on the way to `sink` (the publisher).
 
     Devices without `by_exception` pass unchanged. `connections` counts the publisher's broker
-    connections: after each new one every device sends a snapshot, because what was sent while
-    the broker was away is lost and consumers may have joined meanwhile.
+    connections: after each new one every device sends a snapshot, because consumers may have
+    joined meanwhile. `snapshots` names devices whose next scan must be sent in full.
     """
 
     def __init__(
@@ -105,10 +114,12 @@ class ReportingSink:
         sink: ScanSink,
         reporters: dict[str, ExceptionReporter],
         connections: Callable[[], int] = lambda: 0,
+        snapshots: SnapshotRequests | None = None,
     ) -> None:
         self.sink = sink
         self.reporters = reporters
         self.connections = connections
+        self.snapshots = snapshots
         self._connection = 0
 
     def scan(self, scan: Scan) -> None:
@@ -116,11 +127,17 @@ class ReportingSink:
         if reporter is None:
             self.sink.scan(scan)
             return
+        if scan.fast:
+            reporter.sent(scan)
+            self.sink.scan(scan)
+            return
         connection = self.connections()
         if connection != self._connection:
             self._connection = connection
             for each in self.reporters.values():
                 each.resend()
+        if self.snapshots is not None and self.snapshots.take(scan.device):
+            reporter.resend()
         self.sink.scan(reporter.filter(scan))
 
     def status(self, device: str, status: DeviceStatus) -> None:

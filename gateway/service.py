@@ -13,13 +13,17 @@ from typing import Protocol
 
 from fireroom.clock import Clock, SystemClock
 from fireroom.config import MqttConfig, Site
+from fireroom.errors import ConfigError, ConfigProblem
 from gateway.connections import ClientFactory, Connections
+from gateway.failsafe import alarm_bearing, retry_policy
+from gateway.fast_lane import FastLane, plan_fast_lane
 from gateway.metrics import Metric, MetricsServer, device_metrics
 from gateway.mqtt_devices import MqttDevices
 from gateway.planner import plan_device
 from gateway.poller import DevicePoller, DeviceStatus, Scan, ScanSink
 from gateway.publisher import Publisher, PublishStats
 from gateway.report import ExceptionReporter, ReportingSink
+from gateway.snapshots import SnapshotRequests
 from gateway.stats import DeviceReport
 
 __all__ = ["BackgroundSink", "ClientFactory", "Gateway", "run_gateway"]
@@ -79,20 +83,28 @@ class Gateway:
         self.clock: Clock = clock or SystemClock()
         self.gateway_id = gateway_id or f"gw-{site.id}"
         self.connections = Connections(site, client_factory=client_factory)
-        self.publisher = Publisher(
-            site.id, mqtt, gateway_id=self.gateway_id, clock=self.clock, rng=rng
-        )
-        self.sink = sink
+        devices = site.config.devices
         # Report by exception thins what goes to MQTT; InfluxDB keeps every reading.
         self.reporters = {
             device.id: ExceptionReporter(device.report, site.points.get(device.id, []), self.clock)
-            for device in site.config.devices
+            for device in devices
             if device.report.by_exception
         }
+        self.snapshots = SnapshotRequests(
+            [device.id for device in devices], self.reporters, self.clock
+        )
+        self.publisher = Publisher(
+            site.id, mqtt, gateway_id=self.gateway_id, clock=self.clock, rng=rng,
+            reliable=[d.id for d in devices if alarm_bearing(site.points.get(d.id, []))],
+            snapshots=self.snapshots,
+            heartbeat_seconds=site.config.monitoring.heartbeat_seconds,
+        )
+        self.sink = sink
         published: ScanSink = self.publisher
         if self.reporters:
             published = ReportingSink(
-                self.publisher, self.reporters, lambda: self.publisher.connections
+                self.publisher, self.reporters, lambda: self.publisher.connections,
+                self.snapshots,
             )
         target: ScanSink = published if sink is None else _Fanout(published, sink)
         self.metrics: MetricsServer | None = None
@@ -104,13 +116,22 @@ class Gateway:
             if sink is not None:
                 self.metrics.add(sink.metrics)
         self.pollers: dict[str, DevicePoller] = {}
-        for device in site.config.devices:
+        for index, device in enumerate(devices):
             if not self.connections.polled(device):
+                if device.fast_lane is not None:
+                    raise ConfigError(site.source, [ConfigProblem(
+                        f"devices[{index}].fast_lane",
+                        "a device that publishes its own JSON is heard, not polled: no fast lane",
+                    )])
                 continue
             requests = plan_device(site, device)
+            lane = None
+            if device.fast_lane is not None:
+                lane = FastLane(plan_fast_lane(site, device, index), device.fast_lane.interval)
             driver = self.connections.driver(device)
             self.pollers[device.id] = DevicePoller(
-                device, requests, driver, target, clock=self.clock, rng=rng
+                device, requests, driver, target, clock=self.clock, rng=rng,
+                policy=retry_policy(site, device), fast_lane=lane,
             )
         # Devices that publish their own JSON are heard, not polled.
         self.mqtt_devices = MqttDevices(

@@ -42,6 +42,10 @@ def make_client(device: DeviceConfig) -> AsyncModbusTcpClient:
 class ModbusTcpDriver:
     """Reads one Modbus TCP device; one request at a time, as most devices require.
 
+    A device's scan and its fast lane share the driver: a lock keeps their requests in turn,
+    and each request's timeout starts when it has the connection, so waiting for the other's
+    answer is never taken for a silent device.
+
     Args:
         device: the device's config (unit id and timeout are taken from it).
         client: the pymodbus client to use; built from the config when not given. Register
@@ -55,6 +59,7 @@ class ModbusTcpDriver:
         self.timeout = device.timeout
         self.unit_id = device.unit_id
         self._where = f"{device.id} ({device.transport.describe()})"
+        self._turn = asyncio.Lock()
 
     @property
     def connected(self) -> bool:
@@ -76,6 +81,10 @@ class ModbusTcpDriver:
         self.client.close()
 
     async def read(self, request: ReadRequest) -> Sequence[int]:
+        async with self._turn:
+            return await self._read(request)
+
+    async def _read(self, request: ReadRequest) -> Sequence[int]:
         if not self.connected:
             await self.connect()
         where = f"{self._where} {request}"
