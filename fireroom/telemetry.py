@@ -22,7 +22,15 @@ import orjson
 
 from fireroom.domain import PointValue, Quality, Reading
 
-__all__ = ["MAX_PAYLOAD_BYTES", "Reassembly", "Telemetry", "TelemetryError", "decode", "encode"]
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "Reassembly",
+    "SeqGaps",
+    "Telemetry",
+    "TelemetryError",
+    "decode",
+    "encode",
+]
 
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 _QUALITIES = {quality.value: quality for quality in Quality}
@@ -107,15 +115,44 @@ def decode(payload: bytes) -> Telemetry:
     return Telemetry(site, device, float(ts), seq, readings, full)
 
 
+class SeqGaps:
+    """Notices lost messages: a device's `seq` that skips ahead of the last one plus one.
+
+    A `seq` that goes back is a restarted gateway starting a new sequence, not a gap; a repeat
+    (a QoS 1 redelivery) is none either.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], int] = {}
+
+    def check(self, message: Telemetry) -> tuple[int, int] | None:
+        """(last seq, this seq) when messages were lost just before this one, else None."""
+        key = (message.site, message.device)
+        last = self._last.get(key)
+        self._last[key] = message.seq
+        if last is not None and message.seq > last + 1:
+            return last, message.seq
+        return None
+
+
 class Reassembly:
     """Completes messages of devices that report by exception, for consumers of every point.
 
     A full message replaces what is known of its device; a partial one is laid over it. Until a
-    device's first full message, a partial one completes to the points heard so far.
+    device's first full message, a partial one completes to the points heard so far. After a
+    gap (`gap()`), what was known may have changed unseen: partial messages are passed on with
+    only their own readings until the next full one.
     """
 
     def __init__(self) -> None:
         self._known: dict[tuple[str, str], dict[str, Reading]] = {}
+        self._unknown: set[tuple[str, str]] = set()
+
+    def gap(self, site: str, device: str) -> None:
+        """Messages of `device` were lost: forget its state until a full message arrives."""
+        key = (site, device)
+        self._known.pop(key, None)
+        self._unknown.add(key)
 
     def complete(self, message: Telemetry) -> Telemetry:
         if message.full is None:
@@ -123,6 +160,9 @@ class Reassembly:
         key = (message.site, message.device)
         if message.full:
             self._known[key] = {reading.point: reading for reading in message.readings}
+            self._unknown.discard(key)
+            return message
+        if key in self._unknown:
             return message
         known = self._known.setdefault(key, {})
         for reading in message.readings:

@@ -23,6 +23,7 @@ _SIGNALS = {
 }
 _PUMP_ROLES = frozenset(_SIGNALS) | {Role.PUMP_ALARMS}
 _PANEL_ROLES = frozenset({Role.FACP_POINT, Role.FACP_SYSTEM})
+_ALARM_ROLES = _PANEL_ROLES | {Role.PUMP_ALARMS, Role.PUMP_RUNNING}
 
 
 def _pump(site: Site, device: DeviceConfig, rules: RulesConfig) -> Pump:
@@ -127,6 +128,7 @@ def build_plans(site: Site) -> dict[str, DevicePlan]:
             rules=rules,
             on=enabled_rules(rules),
             points={},
+            alarm_points=frozenset(spec.name for spec in specs if spec.role in _ALARM_ROLES),
         )
         if not roles.isdisjoint(_PANEL_ROLES):
             plan.panel = Panel()

@@ -124,7 +124,12 @@ class DevicePlan:
     points: dict[str, PointPlan]
     panel: Panel | None = None
     pump: Pump | None = None
-    last_good: float = 0.0  # clock.monotonic() of the last message with a usable reading
+    # Points that carry alarms (panel status words, pump alarms and running): while one cannot
+    # be read, a fire or a failure behind it would go unseen, so the device is not alive.
+    alarm_points: frozenset[str] = frozenset()
+    unreadable: set[str] = field(default_factory=set)  # alarm points last read not good
+    last_good: float = 0.0  # clock.monotonic() of the last message that showed it alive
+    last_heard: float | None = None  # clock.monotonic() of its last message of any kind
     comm_active: bool = False
 
 

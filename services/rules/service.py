@@ -1,28 +1,41 @@
 """The rules service: subscribes to a site's telemetry, runs the engine, records and announces
-incidents. One per site; `run()` lasts until cancelled and rides out broker outages."""
+incidents. One per site; `run()` lasts until cancelled and rides out broker outages.
+
+The monitoring chain fails safe (DESIGN.md): time-based rules keep running while the broker is
+away, and the devices it hides go comm_lost; an incident is known only once stored (pending.py);
+a gap in a device's `seq` makes its state unknown until a snapshot; the service beats a
+heartbeat and watches the gateways' (watch.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
-import secrets
-import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
 
 import aiomqtt
 import orjson
 
-from fireroom import mqtt, topics
+from fireroom import heartbeat, mqtt, topics
 from fireroom.clock import Clock, SystemClock
 from fireroom.config import MqttConfig, Site
-from fireroom.telemetry import MAX_PAYLOAD_BYTES, Reassembly, Telemetry, TelemetryError, decode
+from fireroom.domain import Severity
+from fireroom.telemetry import Telemetry
 from services.incidents import IncidentChange, IncidentStore
 from services.rules.engine import RulesEngine
-from services.rules.record import record_transitions
-from services.rules.transitions import Transition
+from services.rules.intake import Intake, Rejected
+from services.rules.pending import Recorder
+from services.rules.transitions import (
+    MONITORING_DEGRADED,
+    NONCONFORMING_CONFIGURATION,
+    Clear,
+    Raise,
+    Transition,
+)
+from services.rules.watch import GatewayWatch
 
 if TYPE_CHECKING:
     from services.compliance import ComplianceEngine
@@ -31,14 +44,7 @@ __all__ = ["RulesService"]
 
 log = logging.getLogger(__name__)
 
-_REJECT_LOG_INTERVAL = 10.0  # seconds between log lines per rejection reason
-_OUTBOX_LIMIT = 10_000  # incident changes kept for publishing while the broker is away
-
-
-class _Rejected(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        super().__init__(message)
+_OUTBOX_LIMIT: Final = 10_000  # incident events kept for publishing while the broker is away
 
 
 class RulesService:
@@ -48,9 +54,10 @@ class RulesService:
         site: the validated site config.
         mqtt: where the broker is.
         store: the incident store; open incidents in it are resumed at start.
-        clock: time source for the engine and the tick cadence.
-        tick_interval: seconds between time-based rule checks (comm_loss).
+        clock: time source for the engine, the ticks, retries and heartbeats.
+        tick_interval: seconds between time-based rule checks (comm_loss, gateways).
         reconnect_min: first delay before reconnecting; doubles up to `reconnect_max`.
+        retry_min: first delay before retrying a failed store write; doubles up to `retry_max`.
         incident_writer: also given every recorded change (InfluxDB); must not block.
         compliance: the test obligations engine, fed the same telemetry and ticks.
     """
@@ -65,6 +72,8 @@ class RulesService:
         tick_interval: float = 0.2,
         reconnect_min: float = 0.5,
         reconnect_max: float = 15.0,
+        retry_min: float = 0.5,
+        retry_max: float = 5.0,
         incident_writer: Callable[[list[IncidentChange]], None] | None = None,
         compliance: ComplianceEngine | None = None,
     ) -> None:
@@ -76,17 +85,34 @@ class RulesService:
         self._reconnect_min = reconnect_min
         self._reconnect_max = reconnect_max
         self._engine = RulesEngine(site, self._clock)
-        # Devices that report by exception send changes; the rules see every point each scan,
-        # so hold times run on as they would with full messages.
-        self._reassembly = Reassembly()
         self._stats: Counter[str] = Counter()
+        self._intake = Intake(site.id, self._engine.devices, self._clock, self._stats)
         self._outbox: deque[bytes] = deque(maxlen=_OUTBOX_LIMIT)
-        self._last_reject_log: dict[str, float] = {}
+        self._outbox_ready = asyncio.Event()
         self._topic = topics.incidents(site.id)
         self._restored = False
-        self._apply_lock = asyncio.Lock()
-        self._incident_writer = incident_writer
         self._compliance = compliance
+        self._recorder = Recorder(
+            store,
+            site.id,
+            self._clock,
+            self._stats,
+            self._announce,
+            changed=incident_writer,
+            retry_min=retry_min,
+            retry_max=retry_max,
+        )
+        monitoring = site.config.monitoring
+        self._heartbeat_interval = monitoring.heartbeat_seconds
+        self._gateways = GatewayWatch(
+            site.id,
+            self._clock,
+            gone_after=monitoring.gone_after_seconds,
+            expect=(f"gw-{site.id}",),
+        )
+        # monotonic() since which the service is cut from the broker; a start counts as one.
+        self._down_since: float | None = self._clock.monotonic()
+        self._name = f"rules[{site.id}]"
 
     @property
     def engine(self) -> RulesEngine:
@@ -94,42 +120,81 @@ class RulesService:
 
     def stats(self) -> dict[str, int]:
         """Counters: messages, accepted, readings, rejected and rejected_<reason>, changes..."""
-        return dict(self._stats)
+        return dict(self._stats) | {"pending": len(self._recorder.pending)}
+
+    def degraded(self) -> str:
+        """What the heartbeat says is failing ("" when nothing)."""
+        return self._recorder.degraded()
 
     def restore(self) -> int:
         """Resume the store's active incidents; run() does this once, before connecting."""
         count = 0
         for incident in self.store.open_incidents(site=self.site.id):
-            if incident.is_active and self._engine.restore(
-                incident.rule, incident.subject, incident.detail
-            ):
-                count += 1
+            if not incident.is_active:
+                continue
+            if incident.rule == MONITORING_DEGRADED:
+                resumed = self._gateways.restore(incident.subject)
+            else:
+                resumed = self._engine.restore(incident.rule, incident.subject, incident.detail)
+            count += resumed
         self._restored = True
         if count:
-            log.info("rules[%s]: resumed %d active incident(s)", self.site.id, count)
+            log.info("%s: resumed %d active incident(s)", self._name, count)
         return count
 
     async def run(self) -> None:
         if not self._restored:
             await asyncio.to_thread(self.restore)
+        await self._recorder.apply(self._conformance())
+        # The ticker and the store's retries run whatever the broker does: comm_loss must
+        # keep counting through an outage, and the store is local.
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._recorder.run(), name=f"{self._name}.store")
+            group.create_task(self._ticker(), name=f"{self._name}.tick")
+            group.create_task(self._connect(), name=f"{self._name}.mqtt")
+
+    def _conformance(self) -> list[Transition]:
+        site_id = self.site.id
+        nonconforming = self.site.config.nonconforming
+        if nonconforming is None:
+            return [Clear(NONCONFORMING_CONFIGURATION, site_id)]
+        log.warning(
+            "%s: configuration does not meet GB 25506 timing: %s (approved by %s)",
+            self._name,
+            nonconforming.reason,
+            nonconforming.approved_by,
+        )
+        return [
+            Raise(
+                NONCONFORMING_CONFIGURATION,
+                site_id,
+                Severity.MAJOR,
+                f"Configuration does not meet GB 25506 timing: {nonconforming.reason}"
+                f" (approved by {nonconforming.approved_by})",
+                {"reason": nonconforming.reason, "approved_by": nonconforming.approved_by},
+            )
+        ]
+
+    async def _connect(self) -> None:
         delay = self._reconnect_min
-        down_since: float | None = None
+        logged_down = False
         while True:
             connects = self._stats["connects"]
             failure: Exception | None = None
             try:
-                await self._session(down_since)
+                await self._session()
             except* aiomqtt.MqttError as group:
                 failure = group.exceptions[0]
             if self._stats["connects"] > connects:
                 # The session had worked: this is a new outage, back off from the start.
-                delay, down_since = self._reconnect_min, None
+                delay, logged_down = self._reconnect_min, False
+                self._down_since = self._clock.monotonic()
             self._stats["connection_errors"] += 1
-            if down_since is None:
-                down_since = time.monotonic()
+            if not logged_down:
+                logged_down = True
                 log.error(
-                    "rules[%s]: broker %s:%d unavailable (%s); alarms are not being evaluated",
-                    self.site.id,
+                    "%s: broker %s:%d unavailable (%s); no telemetry is being received",
+                    self._name,
                     self.mqtt.host,
                     self.mqtt.port,
                     failure,
@@ -138,112 +203,102 @@ class RulesService:
             await self._clock.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, self._reconnect_max)
 
-    async def _session(self, down_since: float | None) -> None:
+    async def _session(self) -> None:
+        site_id = self.site.id
+        interval = self._heartbeat_interval
+        # A stable id and a persistent session: the broker keeps QoS 1 telemetry for us while
+        # we reconnect. MQTT 3.1.1 (the default) has clean_session; clean_start is 5.0 only.
         client = mqtt.client(
-            self.mqtt, f"fireroom-rules-{self.site.id}-{secrets.token_hex(4)}"
+            self.mqtt,
+            f"fireroom-rules-{site_id}",
+            will=heartbeat.offline_will(site_id, "rules", "rules", interval),
+            clean_session=False,
         )
         async with client:
-            await client.subscribe(topics.telemetry(self.site.id, "+"), qos=0)
+            await client.subscribe(topics.telemetry(site_id, "+"), qos=1)
+            # QoS 0: heartbeats are state (retained), not history; queued ones from while we
+            # were away would be old news, the retained one is what counts.
+            await client.subscribe(topics.heartbeat_filter(site_id), qos=0)
             self._stats["connects"] += 1
-            if down_since is not None:
+            if self._stats["connects"] > 1 and self._down_since is not None:
                 log.warning(
-                    "rules[%s]: broker connection recovered after %.1f s",
-                    self.site.id,
-                    time.monotonic() - down_since,
+                    "%s: broker connection recovered after %.1f s",
+                    self._name,
+                    self._clock.monotonic() - self._down_since,
                 )
             else:
-                log.info(
-                    "rules[%s]: listening on %s:%d", self.site.id, self.mqtt.host, self.mqtt.port
-                )
-            # Our own outage says nothing about the devices: give them a fresh silence window.
-            self._engine.resume()
-            await self._flush(client)
+                log.info("%s: listening on %s:%d", self._name, self.mqtt.host, self.mqtt.port)
+            self._down_since = None
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._ticker(client), name=f"rules[{self.site.id}].tick")
+                group.create_task(self._publisher(client), name=f"{self._name}.publish")
+                group.create_task(
+                    heartbeat.beat(
+                        client,
+                        site_id,
+                        "rules",
+                        "rules",
+                        interval=interval,
+                        clock=self._clock,
+                        degraded=self.degraded,
+                    ),
+                    name=f"{self._name}.heartbeat",
+                )
                 await self._receive(client)
 
-    async def _ticker(self, client: aiomqtt.Client) -> None:
+    async def _ticker(self) -> None:
         while True:
             await self._clock.sleep(self._tick_interval)
-            transitions = self._engine.tick()
+            transitions = self._engine.tick(self._down_since)
             if self._compliance is not None:
                 transitions = transitions + self._compliance.tick()
+            transitions += self._gateways.check()
             if transitions:
-                await self._apply(client, transitions)
+                await self._recorder.apply(transitions)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             self._stats["messages"] += 1
+            topic = str(message.topic)
             try:
-                telemetry = self._accept(str(message.topic), message.payload)
-            except _Rejected as exc:
-                self._reject(exc)
+                _, kind, name = topics.parse_device_topic(topic)
+            except ValueError:
+                continue  # not ours: the filters give only fireroom device topics
+            if kind == "heartbeat":
+                await self._heard(name, message)
                 continue
-            self._stats["accepted"] += 1
-            self._stats["readings"] += len(telemetry.readings)
-            transitions = self._engine.evaluate(telemetry)
-            if self._compliance is not None:
-                transitions = transitions + self._compliance.evaluate(telemetry)
-            if transitions:
-                await self._apply(client, transitions)
+            try:
+                telemetry, request = self._intake.take(topic, name, message.payload)
+            except Rejected:
+                continue
+            if request is not None:
+                await mqtt.publish(client, topics.snapshot_request(self.site.id), request, qos=1)
+            await self._evaluate(telemetry)
 
-    def _accept(self, topic: str, payload: object) -> Telemetry:
-        if isinstance(payload, str):
-            payload = payload.encode()
-        if not isinstance(payload, (bytes, bytearray)):
-            raise _Rejected("malformed", f"{topic}: payload is not bytes")
-        if len(payload) > MAX_PAYLOAD_BYTES:
-            raise _Rejected(
-                "oversized", f"{topic}: {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
-            )
-        try:
-            _, _, topic_device = topics.parse_device_topic(topic)
-            telemetry = decode(bytes(payload))
-        except (TelemetryError, ValueError) as exc:
-            raise _Rejected("malformed", f"{topic}: {exc}") from exc
-        if telemetry.site != self.site.id:
-            raise _Rejected("wrong_site", f"{topic}: payload names site {telemetry.site!r}")
-        if telemetry.device != topic_device:
-            raise _Rejected(
-                "device_mismatch", f"{topic}: payload names device {telemetry.device!r}"
-            )
-        if telemetry.device not in self._engine.devices:
-            raise _Rejected("unknown_device", f"{topic}: device not in the site config")
-        return self._reassembly.complete(telemetry)
+    async def _heard(self, process: str, message: aiomqtt.Message) -> None:
+        payload = message.payload
+        data = payload if isinstance(payload, (bytes, bytearray)) else str(payload).encode()
+        transitions = self._gateways.heard(process, bytes(data), retained=message.retain)
+        self._stats["heartbeats"] += 1
+        self._stats["heartbeat_garbage"] = self._gateways.garbage
+        if transitions:
+            await self._recorder.apply(transitions)
 
-    def _reject(self, exc: _Rejected) -> None:
-        self._stats["rejected"] += 1
-        self._stats[f"rejected_{exc.reason}"] += 1
-        now = time.monotonic()
-        last = self._last_reject_log.get(exc.reason)
-        if last is None or now - last >= _REJECT_LOG_INTERVAL:
-            self._last_reject_log[exc.reason] = now
-            log.warning(
-                "rules[%s]: dropped telemetry (%s, %d so far): %s",
-                self.site.id,
-                exc.reason,
-                self._stats[f"rejected_{exc.reason}"],
-                exc,
-            )
+    async def _evaluate(self, telemetry: Telemetry) -> None:
+        transitions = self._engine.evaluate(telemetry)
+        if self._compliance is not None:
+            transitions = transitions + self._compliance.evaluate(telemetry)
+        if transitions:
+            await self._recorder.apply(transitions)
 
-    async def _apply(self, client: aiomqtt.Client, transitions: list[Transition]) -> None:
-        self._stats["transitions"] += len(transitions)
-        # Ticks and messages both produce transitions; the lock (FIFO, taken before any await)
-        # keeps them reaching the store and the topic in the order the engine decided them.
-        async with self._apply_lock:
-            # SQLite commits (fsync) would stall the message loop; run them on a worker thread.
-            changes = await asyncio.to_thread(self._write, transitions)
-            if self._incident_writer is not None:
-                self._incident_writer(changes)
-            for change in changes:
-                self._outbox.append(orjson.dumps(change.to_dict()))
-            await self._flush(client)
+    def _announce(self, event: dict[str, Any]) -> None:
+        self._outbox.append(orjson.dumps(event))
+        self._outbox_ready.set()
 
-    def _write(self, transitions: Iterable[Transition]) -> list[IncidentChange]:
-        return record_transitions(self.store, self.site.id, transitions, self._stats)
-
-    async def _flush(self, client: aiomqtt.Client) -> None:
-        while self._outbox:
-            await mqtt.publish(client, self._topic, self._outbox[0], qos=1)
-            self._outbox.popleft()
-            self._stats["published"] += 1
+    async def _publisher(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            while self._outbox:
+                await mqtt.publish(client, self._topic, self._outbox[0], qos=1)
+                self._outbox.popleft()
+                self._stats["published"] += 1
+            self._outbox_ready.clear()
