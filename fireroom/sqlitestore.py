@@ -6,6 +6,7 @@ Incidents and test records are what an inspector asks for, so every commit is sy
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -63,10 +64,15 @@ class SqliteStore:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._db
+                    self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    # A COMMIT that fails (disk full, I/O error, a deferred constraint) leaves
+                    # the transaction open; every later BEGIN would fail with it, and nothing,
+                    # a fire alarm included, could be stored again once the disk is back.
+                    if self._db.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            self._db.execute("ROLLBACK")
                     raise
-                self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StoreError(f"{self._name} {self.path}: {exc}") from exc
 
