@@ -39,6 +39,8 @@ import yaml
 from fireroom.clock import SystemClock
 from fireroom.config import load_site
 from gateway import Gateway
+from services.api.changes import Changes
+from services.api.monitor import Monitor
 from services.incidents import IncidentStore
 from services.notify import NotifyService
 from services.rules.service import RulesService
@@ -161,7 +163,10 @@ async def _lane(args: argparse.Namespace, fast: bool) -> dict[str, Any]:
         to_board: list[float] = []
         async with (
             SiteSimulator(site, clock=clock) as sim,
-            running_api(store, root, site) as base,
+            # The API hears incident changes on MQTT as `fireroom api` does: they wake the board.
+            running_api(store, root, site, monitor=Monitor(
+                site.id, site.config.mqtt, site.config.monitoring, changes=Changes()
+            )) as base,
             asyncio.TaskGroup() as group,
         ):
             tasks = [group.create_task(job(), name=name) for name, job in services.items()]

@@ -104,7 +104,8 @@ class Publisher:
         self.heartbeat_seconds = heartbeat_seconds
         self.stats: dict[str, PublishStats] = {}
         self.connections = 0  # successful broker connections, the first included
-        self._backoff = Backoff(rng=rng)
+        # The broker is a fire alarm's only way out: never wait long to try it again.
+        self._backoff = Backoff(limit=2.0, rng=rng)
         self._queue: deque[_Message] = deque()
         self._ready = asyncio.Event()  # set while the queue holds something
         self._telemetry = 0  # telemetry messages in the queue

@@ -313,7 +313,7 @@ class Campaign:
         for outcome in outcomes:
             for alarm in outcome.alarms:
                 subject = f"{self.chaos.site.id}/{PANEL}/{alarm.point}"
-                rows = self.incidents.count("fire_alarm", subject)
+                rows = self.incidents.incidents("fire_alarm", subject)
                 alerts = self.hooks.raised_alerts(subject)
                 outcome.duplicated += max(rows - 1, 0) + len(alerts) - len(set(alerts))
 

@@ -21,7 +21,9 @@ __all__ = ["Hooks", "Incidents", "Row"]
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    id: int
+    """An incident raised, or raised again (one open incident per rule and subject)."""
+
+    incident: int
     rule: str
     subject: str
     seen: float  # time.monotonic() when the campaign first saw it
@@ -29,19 +31,21 @@ class Row:
 
 @dataclass(slots=True)
 class Incidents:
-    """Polls the incident table (read-only) for new rows, 10 times a second."""
+    """Polls the incident event log (read-only) for activations, 10 times a second."""
 
     path: Path
     rows: list[Row] = field(default_factory=list)
     _last_id: int = 0
 
-    def _poll(self) -> list[tuple[int, str, str]]:
+    def _poll(self) -> list[tuple[int, int, str, str]]:
         if not self.path.exists():
             return []
         uri = f"file:{self.path}?mode=ro"
         with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=0.5)) as db:
             return db.execute(
-                "SELECT id, rule, subject FROM incident WHERE id > ? ORDER BY id",
+                "SELECT e.id, i.id, i.rule, i.subject FROM incident_event e"
+                " JOIN incident i ON i.id = e.incident_id"
+                " WHERE e.id > ? AND e.kind IN ('raised', 'retriggered') ORDER BY e.id",
                 (self._last_id,),
             ).fetchall()
 
@@ -52,9 +56,9 @@ class Incidents:
             except sqlite3.Error:
                 found = []  # locked by the SQLite fault, or mid-checkpoint: look again
             now = time.monotonic()
-            for incident_id, rule, subject in found:
+            for event_id, incident_id, rule, subject in found:
                 self.rows.append(Row(incident_id, rule, subject, now))
-                self._last_id = max(self._last_id, incident_id)
+                self._last_id = max(self._last_id, event_id)
             await asyncio.sleep(0.1)
 
     def first(self, rule: str, subject: str, after: float) -> Row | None:
@@ -63,8 +67,9 @@ class Incidents:
                 return row
         return None
 
-    def count(self, rule: str, subject: str) -> int:
-        return sum(1 for row in self.rows if row.rule == rule and row.subject == subject)
+    def incidents(self, rule: str, subject: str) -> int:
+        """How many distinct incidents `rule` raised on `subject`."""
+        return len({r.incident for r in self.rows if r.rule == rule and r.subject == subject})
 
     def any_of(self, rules: set[str], after: float, before: float) -> list[Row]:
         return [row for row in self.rows if row.rule in rules and after <= row.seen <= before]

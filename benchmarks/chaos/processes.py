@@ -42,11 +42,11 @@ class Mosquitto:
         self.directory = directory
         self.port = port
         directory.mkdir(parents=True, exist_ok=True)
-        # Started as root, Mosquitto drops to its own user: it must still write its database.
-        directory.chmod(0o777)
         self.config = directory / "mosquitto.conf"
+        # Started as root, Mosquitto would drop to its own user and fail to save its database.
+        user = "user root\n" if os.geteuid() == 0 else ""
         self.config.write_text(
-            f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+            f"listener {port} 127.0.0.1\nallow_anonymous true\n{user}"
             f"persistence true\npersistence_location {directory}/\n"
             "autosave_interval 1\nmax_queued_messages 10000\n",
             encoding="utf-8",

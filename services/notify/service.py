@@ -67,7 +67,7 @@ class NotifyService:
         outbox_path: Path,
         clock: Clock | None = None,
         reconnect_min: float = 0.5,
-        reconnect_max: float = 15.0,
+        reconnect_max: float = 2.0,
         supervise: bool = True,
     ) -> None:
         self.site = site
@@ -152,6 +152,7 @@ class NotifyService:
         client = mqtt.client(
             self.mqtt, f"fireroom-notify-{site}-{secrets.token_hex(4)}",
             will=heartbeat.offline_will(site, "notify", "notify", interval),
+            timeout=3,  # an unanswered connect must not keep fire alarm alerts waiting 10 s
         )
         async with client, asyncio.TaskGroup() as group:
             await client.subscribe(topics.incidents(site), qos=1)

@@ -45,6 +45,9 @@ __all__ = ["RulesService"]
 log = logging.getLogger(__name__)
 
 _OUTBOX_LIMIT: Final = 10_000  # incident events kept for publishing while the broker is away
+# aiomqtt waits 10 s for an unanswered connect (a proxy or bridge that accepted the socket while
+# the broker behind it restarts); telemetry waiting on it would be a fire alarm late.
+_CONNECT_TIMEOUT: Final = 3.0
 
 
 class RulesService:
@@ -71,7 +74,7 @@ class RulesService:
         clock: Clock | None = None,
         tick_interval: float = 0.2,
         reconnect_min: float = 0.5,
-        reconnect_max: float = 15.0,
+        reconnect_max: float = 2.0,
         retry_min: float = 0.5,
         retry_max: float = 5.0,
         incident_writer: Callable[[list[IncidentChange]], None] | None = None,
@@ -213,6 +216,7 @@ class RulesService:
             f"fireroom-rules-{site_id}",
             will=heartbeat.offline_will(site_id, "rules", "rules", interval),
             clean_session=False,
+            timeout=_CONNECT_TIMEOUT,
         )
         async with client:
             await client.subscribe(topics.telemetry(site_id, "+"), qos=1)
