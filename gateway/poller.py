@@ -15,8 +15,10 @@ this device alone; its unread blocks are published `bad` meanwhile. A device wit
 points is asked again promptly however it failed (`gateway.failsafe`).
 
 A device with a fast lane (`gateway.fast_lane`) also reads a few alarm points between scans
-and publishes them as partial messages. Its scans are stamped when they complete rather than
-when they start, so that its messages leave in `seq` and `ts` order.
+and publishes them as partial messages; a change there starts a full scan at once, so the
+detector behind a panel's fire bit is known within milliseconds rather than at the next poll.
+Its scans are stamped when they complete rather than when they start, so that its messages
+leave in `seq` and `ts` order.
 """
 
 from __future__ import annotations
@@ -174,6 +176,7 @@ class DevicePoller:
         self._refused: dict[int, float] = {}
         self._points = [name for request in requests for name in request.points]
         self._answering = asyncio.Event()  # set while the device is online
+        self._scan_now = asyncio.Event()  # the fast lane saw a change: scan without waiting
 
     @property
     def status(self) -> DeviceStatus | None:
@@ -230,7 +233,27 @@ class DevicePoller:
                 missed = math.floor((now - tick) / interval) + 1
                 self.stats.missed_ticks += missed
                 tick += missed * interval
-            await self.clock.sleep(tick - now)
+            if await self._wait_or_scan_now(tick - now):
+                tick = self.clock.monotonic()  # the rhythm starts again from the early scan
+
+    async def _wait_or_scan_now(self, seconds: float) -> bool:
+        """Sleep `seconds` on the clock; True if the fast lane asked for a scan before."""
+        if self.fast_lane is None:
+            await self.clock.sleep(seconds)
+            return False
+        if self._scan_now.is_set():
+            self._scan_now.clear()
+            return True
+        waiter = asyncio.ensure_future(self._scan_now.wait())
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait((waiter, sleeper), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            sleeper.cancel()
+        early = self._scan_now.is_set()
+        self._scan_now.clear()
+        return early
 
     async def scan(self) -> Scan:
         """Run every request once, hand the scan to the sink and return it."""
@@ -343,6 +366,7 @@ class DevicePoller:
                 self.sink.scan(Scan(self.device.id, self._stamp(), self._seq, changed,
                                     ok=True, full=False, fast=True))
                 lane.published_with(changed)
+                self._scan_now.set()
             await self.clock.sleep(max(0.0, started + lane.interval - self.clock.monotonic()))
 
     def _exception(self, request: ReadRequest, exc: DeviceException) -> list[ReadRequest]:

@@ -135,3 +135,29 @@ async def test_fast_lane_timeout_marks_the_device_lost(tmp_path: Path) -> None:
     assert {r.quality.value for r in lost.readings} == {"comm_lost"}
     assert len(lost.readings) == 4
     assert poller.stats.errors["timeout"] >= 1
+
+
+async def test_a_change_in_the_fast_lane_starts_a_full_scan_at_once(
+    mosquitto: Broker, tmp_path: Path
+) -> None:
+    port = free_port()
+    site = site_with_lane(tmp_path, "fl-scan-now", port, {"points": ["system_status"]})
+    async with sim_server(port) as server, collect(mosquitto, site.id) as inbox, \
+            running(Gateway(site, mqtt(mosquitto), rng=random.Random(5))):
+        server.holding[0] = 1
+        first = await inbox.wait_for(is_telemetry("panel"))
+        # Just after a scan, so the next one on the 2 s grid is far away.
+        await inbox.wait_for(lambda m: is_telemetry("panel")(m) and m.json().get("full") is None
+                             and m.json()["seq"] > first.json()["seq"], within=5)
+        server.holding[0] = FIRE
+        fire = await inbox.wait_for(
+            lambda m: is_telemetry("panel")(m) and m.json().get("full") is False
+            and m.json()["readings"].get("system_status", [None])[0] == ["normal", "fire"])
+        fire_at = time.monotonic()
+        scan = await inbox.wait_for(
+            lambda m: is_telemetry("panel")(m) and m.json().get("full") is None
+            and m.json()["seq"] > fire.json()["seq"])
+        took = time.monotonic() - fire_at
+    # The point words behind the fire bit come with that scan: not 2 s later.
+    assert took < 0.5
+    assert set(scan.json()["readings"]) > {"system_status"}
