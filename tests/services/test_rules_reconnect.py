@@ -21,13 +21,21 @@ class Mute:
 
     def __init__(self) -> None:
         self.accepted = asyncio.Event()
+        self.writers: list[asyncio.StreamWriter] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted.set()
+        self.writers.append(writer)
         with contextlib.suppress(ConnectionError):
             while await reader.read(4096):
                 pass
         writer.close()
+
+    async def hang_up(self) -> None:
+        for writer in self.writers:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
 
 
 async def test_an_unanswered_connect_does_not_keep_the_rules_away_for_long(
@@ -55,3 +63,4 @@ async def test_an_unanswered_connect_does_not_keep_the_rules_away_for_long(
             finally:
                 task.cancel()
                 await relay.close()
+                await mute.hang_up()
