@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
@@ -36,6 +35,7 @@ import httpx
 import orjson
 import yaml
 
+from benchmarks.webhook import WebhookReceiver
 from fireroom.clock import SystemClock
 from fireroom.config import load_site
 from gateway import Gateway
@@ -71,27 +71,6 @@ class Arrivals:
 
     def first(self, after: float) -> float | None:
         return next((at for at, _ in self.at if at >= after), None)
-
-
-async def _webhook_receiver(port: int, arrivals: Arrivals) -> asyncio.Server:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.decode("latin-1").split("\r\n"):
-                    name, _, value = line.partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                body = await reader.readexactly(length)
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    arrivals.seen(orjson.loads(body))
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n"
-                             b"content-type: application/json\r\n\r\n{}")
-                await writer.drain()
-        writer.close()
-
-    return await asyncio.start_server(handle, "127.0.0.1", port)
 
 
 async def _sse_client(base: str, arrivals: Arrivals, ready: asyncio.Event) -> None:
@@ -150,7 +129,8 @@ async def _lane(args: argparse.Namespace, fast: bool) -> dict[str, Any]:
         clock = SystemClock()
         store = IncidentStore(root / "incidents.sqlite3", clock)
         hooks, board = Arrivals(), Arrivals()
-        receiver = await _webhook_receiver(hook_port, hooks)
+        receiver = WebhookReceiver(hooks.seen)
+        await receiver.serve(hook_port)
         notify = NotifyService(site, site.config.mqtt, store,
                                outbox_path=root / "outbox.sqlite3", clock=clock)
         services = {
@@ -194,7 +174,7 @@ async def _lane(args: argparse.Namespace, fast: bool) -> dict[str, Any]:
                 await asyncio.sleep(args.clear)
             for task in tasks:
                 task.cancel()
-        receiver.close()
+        await receiver.close()
         store.close()
     lane = {"lane": "fast" if fast else "slow", "poll_s": args.poll,
             "webhook": _stats(to_hook), "sse_board": _stats(to_board),

@@ -39,6 +39,7 @@ from benchmarks.chaos.mqtt_drop import MqttDropProxy
 from benchmarks.chaos.observe import Hooks, Incidents
 from benchmarks.chaos.processes import FAKETIME_LIB, Fireroom, Mosquitto
 from benchmarks.chaos.site import PANEL, ChaosSite, build_site
+from benchmarks.webhook import WebhookReceiver
 from simulators import SiteSimulator
 from simulators.hostile import HostileProxy
 from tests.servers import HttpServer, free_port, run_influxdb
@@ -267,7 +268,8 @@ class Campaign:
         influx_url = self._influx_start()
         self._processes(influx_url)
         outcomes: list[Outcome] = []
-        server = await self.hooks.serve(self.chaos.hook_port)
+        receiver = WebhookReceiver(self.hooks.received)
+        await receiver.serve(self.chaos.hook_port)
         try:
             async with (
                 SiteSimulator(self.chaos.simulated) as sim,
@@ -288,8 +290,7 @@ class Campaign:
                             self.fireroom.start(name)
                 watcher.cancel()
         finally:
-            server.close()
-            await self.hooks.close()
+            await receiver.close()
             codes = self.fireroom.stop_all()
             self.mosquitto.stop()
             self._influx_stop()

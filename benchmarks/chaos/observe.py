@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 __all__ = ["Hooks", "Incidents", "Row"]
 
 
@@ -77,40 +75,12 @@ class Incidents:
 
 @dataclass(slots=True)
 class Hooks:
-    """A loopback webhook receiver: when each alert arrived, and what it said."""
+    """When each alert reached the campaign's webhook receiver, and what it said."""
 
     arrivals: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
-    async def serve(self, port: int) -> asyncio.Server:
-        return await asyncio.start_server(self._handle, "127.0.0.1", port)
-
-    async def close(self) -> None:
-        """Hang up on the notifier's kept-alive connections, so their handlers end."""
-        for writer in list(self._writers):
-            writer.close()
-        await asyncio.sleep(0)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ValueError):
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.decode("latin-1").split("\r\n"):
-                    name, _, value = line.partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                body = await reader.readexactly(length)
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    document = orjson.loads(body)
-                    if isinstance(document, dict):
-                        self.arrivals.append((time.monotonic(), document))
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n"
-                             b"content-type: application/json\r\n\r\n{}")
-                await writer.drain()
-        self._writers.discard(writer)
-        writer.close()
+    def received(self, document: dict[str, Any]) -> None:
+        self.arrivals.append((time.monotonic(), document))
 
     def first(self, subject: str, after: float) -> float | None:
         for at, document in self.arrivals:
