@@ -28,11 +28,21 @@ class SqliteStore:
         schema: SQL run once at open (CREATE ... IF NOT EXISTS).
         name: what the store is called in error messages ("incident store").
         busy_timeout: seconds to wait for the other process's write lock.
+        error: the `StoreError` subclass raised, for a package with its own.
     """
 
-    def __init__(self, path: Path | str, schema: str, *, name: str, busy_timeout: float) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        schema: str,
+        *,
+        name: str,
+        busy_timeout: float,
+        error: type[StoreError] = StoreError,
+    ) -> None:
         self.path = Path(path)
         self._name = name
+        self._error = error
         self._lock = threading.Lock()  # the API calls in from worker threads
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +55,7 @@ class SqliteStore:
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.executescript("BEGIN IMMEDIATE;" + schema + "COMMIT;")
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open {name} {self.path}: {exc}") from exc
+            raise error(f"cannot open {name} {self.path}: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:
@@ -74,7 +84,7 @@ class SqliteStore:
                             self._db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
-                raise StoreError(f"{self._name} {self.path}: {exc}") from exc
+                raise self._error(f"{self._name} {self.path}: {exc}") from exc
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
@@ -82,4 +92,4 @@ class SqliteStore:
             try:
                 yield self._db
             except sqlite3.Error as exc:
-                raise StoreError(f"{self._name} {self.path}: {exc}") from exc
+                raise self._error(f"{self._name} {self.path}: {exc}") from exc

@@ -8,10 +8,6 @@ between a successful send and `mark_sent` sends that one alert again after the r
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -19,6 +15,7 @@ from typing import Any, Final
 import orjson
 
 from fireroom.errors import StoreError
+from fireroom.sqlitestore import SqliteStore
 
 __all__ = ["Alert", "Outbox", "OutboxError", "Pending"]
 
@@ -60,57 +57,34 @@ class Pending:
     attempts: int
 
 
-class Outbox:
-    """Alerts waiting to be delivered, in one SQLite file (WAL, fsync on commit).
+class Outbox(SqliteStore):
+    """Alerts waiting to be delivered, in one SQLite file (WAL, fsync on commit: an alert
+    accepted just before a power cut must still be sent afterwards).
 
     Args:
         path: the database file; created with its schema if missing.
+        busy_timeout: seconds to wait for another connection's write lock.
     """
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()  # calls arrive from worker threads
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode = WAL")
-            # FULL: an alert accepted just before a power cut must still be sent afterwards.
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._db.executescript(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise OutboxError(f"cannot open notification outbox {self.path}: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _db_call(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._db
-            except sqlite3.Error as exc:
-                raise OutboxError(f"notification outbox {self.path}: {exc}") from exc
+    def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
+        super().__init__(
+            path, _SCHEMA, name="notification outbox", busy_timeout=busy_timeout,
+            error=OutboxError,
+        )
 
     def add(self, alerts: list[Alert], now: float) -> list[Alert]:
         """Queue the alerts whose key is new; returns those (the others were queued before)."""
         added: list[Alert] = []
-        with self._db_call() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for alert in alerts:
-                    cursor = db.execute(
-                        "INSERT OR IGNORE INTO alert (key, channel, priority, payload, created_at)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (alert.key, alert.channel, alert.priority,
-                         orjson.dumps(alert.payload).decode(), now),
-                    )
-                    if cursor.rowcount:
-                        added.append(alert)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        with self._transaction() as db:
+            for alert in alerts:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO alert (key, channel, priority, payload, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (alert.key, alert.channel, alert.priority,
+                     orjson.dumps(alert.payload).decode(), now),
+                )
+                if cursor.rowcount:
+                    added.append(alert)
         return added
 
     def next(self, channel: str, *, retries: bool = True) -> Pending | None:
@@ -124,7 +98,7 @@ class Outbox:
             + ("" if retries else " AND attempts = 0")
             + " ORDER BY priority DESC, attempts, id LIMIT 1"
         )
-        with self._db_call() as db:
+        with self._reading() as db:
             row = db.execute(sql, (channel,)).fetchone()
         if row is None:
             return None
@@ -132,7 +106,7 @@ class Outbox:
         return Pending(id=row[0], alert=alert, attempts=row[5])
 
     def mark_sent(self, alert_id: int, now: float) -> None:
-        with self._db_call() as db:
+        with self._transaction() as db:
             db.execute(
                 "UPDATE alert SET state = 'sent', attempts = attempts + 1, done_at = ?,"
                 " last_error = NULL WHERE id = ?",
@@ -141,7 +115,7 @@ class Outbox:
 
     def mark_failed(self, alert_id: int, error: str, *, max_attempts: int, now: float) -> bool:
         """Count a failed attempt; True when that was the last one (the alert is dead)."""
-        with self._db_call() as db:
+        with self._transaction() as db:
             row = db.execute(
                 "UPDATE alert SET attempts = attempts + 1, last_error = ?,"
                 " state = CASE WHEN attempts + 1 >= ? THEN 'dead' ELSE state END,"
@@ -153,7 +127,7 @@ class Outbox:
 
     def counts(self) -> dict[str, int]:
         """Alerts by state: pending, sent, dead."""
-        with self._db_call() as db:
+        with self._reading() as db:
             rows = db.execute("SELECT state, count(*) FROM alert GROUP BY state").fetchall()
         counts = {"pending": 0, "sent": 0, "dead": 0}
         counts.update(dict(rows))
