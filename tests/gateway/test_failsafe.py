@@ -29,6 +29,7 @@ from gateway.planner import plan_device
 from gateway.poller import DevicePoller, DeviceStatus, Scan
 from tests.gateway.pmtcp import PANEL_PROFILE, ScriptedHandler, run_pmtcp
 from tests.servers import listen_ports
+from tests.services.helpers import wait_for
 
 FIRE = 0b10
 
@@ -161,9 +162,7 @@ def test_retry_policy_is_prompt_only_for_fire_alarm_devices(tmp_path: Path) -> N
 async def run_for(p: DevicePoller, clock: SimulatedClock, seconds: float) -> None:
     task = asyncio.create_task(p.run())
     try:
-        async with asyncio.timeout(20):
-            while clock.monotonic() < seconds:
-                await asyncio.sleep(0.01)
+        await wait_for(lambda: clock.monotonic() >= seconds, within=20, interval=0.01)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -201,9 +200,7 @@ async def test_busy_fire_panel_is_retried_promptly_and_reads_bad_meanwhile(
     handler.set(fail_all=EXP_SLAVE_DEVICE_BUSY)
     task = asyncio.create_task(p.run())
     try:
-        async with asyncio.timeout(20):
-            while len(sink.scans) < 8:
-                await asyncio.sleep(0.01)
+        await wait_for(lambda: len(sink.scans) >= 8, within=20, interval=0.01)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -25,6 +25,7 @@ from tests.gateway.modbus import sim_server
 from tests.gateway.pmtcp import PANEL_PROFILE, ScriptedHandler, run_pmtcp
 from tests.gateway.test_service import collect, is_telemetry, mqtt, running
 from tests.servers import Broker, free_port
+from tests.services.helpers import wait_for
 
 FIRE = 0b11  # normal and fire bits of the system status word
 
@@ -115,14 +116,11 @@ async def test_fast_lane_timeout_marks_the_device_lost(tmp_path: Path) -> None:
         )
         task = asyncio.create_task(poller.run())
         try:
-            async with asyncio.timeout(5):
-                while not sink.statuses:
-                    await asyncio.sleep(0.01)
+            await wait_for(lambda: sink.statuses, within=5, interval=0.01)
             handler.set(delay=1.0)  # slower than the 0.5 s timeout
             stalled = time.monotonic()
-            async with asyncio.timeout(5):
-                while sink.statuses[-1].state != "offline":
-                    await asyncio.sleep(0.01)
+            await wait_for(lambda: sink.statuses[-1].state == "offline", within=5,
+                           interval=0.01)
             took = time.monotonic() - stalled
         finally:
             task.cancel()

@@ -30,6 +30,7 @@ from tests.gateway.pmtcp import PANEL_PROFILE
 from tests.gateway.relay import relay
 from tests.gateway.test_service import Collector, collect, is_telemetry, retained, running
 from tests.servers import Broker, free_port
+from tests.services.helpers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -52,12 +53,6 @@ def make(tmp_path: Path, site_id: str, devices: dict[str, tuple[str, int]],
     })
 
 
-async def until(condition: Any, within: float = 5) -> None:
-    async with asyncio.timeout(within):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 def seqs(inbox: Collector, device: str) -> list[int]:
     return [t.seq for t in inbox.telemetry(device)]
 
@@ -71,7 +66,7 @@ async def test_scans_before_the_broker_answers_are_queued_and_sent(
             collect(mosquitto, site.id) as inbox:
         config = MqttConfig(host="127.0.0.1", port=broker.port)
         async with running(Gateway(site, config, rng=random.Random(1))) as gw:
-            await until(lambda: gw.stats()["unit"]["scans"] >= 3)
+            await wait_for(lambda: gw.stats()["unit"]["scans"] >= 3)
             stats = gw.stats()["unit"]
             assert (stats["published"], stats["dropped"]) == (0, 0)
             assert gw.publisher.queued >= 3
@@ -94,9 +89,9 @@ async def test_queued_messages_follow_a_reconnect_in_order_and_alarms_go_at_qos_
         async with running(Gateway(site, config, rng=random.Random(1))) as gw:
             await inbox.wait_for(lambda m: len(inbox.telemetry("panel")) >= 3)
             await broker.close()
-            await until(lambda: not gw.publisher.connected)
+            await wait_for(lambda: not gw.publisher.connected)
             cut = gw.stats()["panel"]["scans"]
-            await until(lambda: gw.stats()["panel"]["scans"] >= cut + 5)
+            await wait_for(lambda: gw.stats()["panel"]["scans"] >= cut + 5)
             assert gw.publisher.queued >= 5
             await broker.open()
             await inbox.wait_for(
@@ -163,7 +158,7 @@ async def test_snapshot_request_makes_the_next_message_full(
         for hostile in (b"not json", b"[1, 2]", b'{"devices": 5}', b'{"devices": [1]}',
                         b'{"reason": 7}', b'{"devices": ["nope"]}', b"x" * 100_000, b""):
             await client.publish(request, hostile, qos=1)
-        await until(lambda: gw.snapshots.ignored >= 6)
+        await wait_for(lambda: gw.snapshots.ignored >= 6)
         # Still running, still partial: nothing hostile made a snapshot or stopped the gateway.
         after_hostile = (await inbox.wait_for(partial_after(last))).json()["seq"]
         await client.publish(request, b'{"devices": ["unit"], "reason": "seq gap"}', qos=1)
